@@ -1,0 +1,455 @@
+/* conn: one accepted connection on a worker's libev loop: buffered
+ * non-blocking I/O with back-pressure, and the single close path. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+/* c->flags */
+#define CONN_CLOSED      0x01u /* conn_close ran; only the memory is left */
+#define CONN_BUSY        0x02u /* inside a callback: conn_close defers the free */
+#define CONN_RDEOF       0x04u /* the peer shut down its sending side */
+#define CONN_CAW         0x08u /* close after write: input is discarded */
+#define CONN_WANT_DRAIN  0x10u
+#define CONN_LINGER_WANT 0x20u /* input was thrown away: the peer may still send */
+#define CONN_LINGER      0x40u /* our FIN is sent; read and discard until EOF */
+
+/* A peer still sending after our FIN gets this much, then the RST it asked for. */
+#define CONN_LINGER_MAX (1024 * 1024)
+
+unsigned conn_active;
+void (*conn_idle_hook)(void);
+
+static struct conn *conn_head;
+/* conn_stop_all's cursor: conn_close advances it past the conn it unlinks,
+ * so a stop callback may close any conn, not only its own. */
+static struct conn *conn_iter_next;
+/* Reads land here; only what the handler leaves is copied to c->in, so an
+ * idle connection holds no buffer at all. One per process: callbacks never
+ * nest across connections while a read is being offered. */
+static char conn_rbuf[64 * 1024];
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void
+conn_update(struct conn *c)
+{
+	int ev = 0;
+
+	if (c->flags & CONN_CLOSED)
+		return;
+	if (!(c->flags & CONN_RDEOF) && c->out_len < CONN_OUT_HIGH)
+		ev |= EV_READ;
+	/* WANT_DRAIN with nothing queued asks for EV_WRITE too: "writable
+	 * again" is exactly when a producer like chargen should refill. */
+	if (c->out_len || (c->flags & CONN_WANT_DRAIN))
+		ev |= EV_WRITE;
+	if (ev == (c->io.events & (EV_READ | EV_WRITE)) &&
+	    (ev != 0) == (ev_is_active(&c->io) != 0))
+		return;
+	ev_io_stop(c->loop, &c->io);
+	ev_io_modify(&c->io, ev);
+	if (ev)
+		ev_io_start(c->loop, &c->io);
+}
+
+static void
+conn_destroy(struct conn *c)
+{
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* Callbacks run between enter and leave. A callback may close c: the memory
+ * (c, c->in the handler may still be reading) stays until the outermost
+ * leave, which then frees it. Returns the previous busy state. */
+static unsigned
+conn_enter(struct conn *c)
+{
+	unsigned was = c->flags & CONN_BUSY;
+
+	c->flags |= CONN_BUSY;
+	return was;
+}
+
+static void conn_finish(struct conn *c);
+
+/* Closing after write: the handler will not be offered input again. Input
+ * it left unread means the peer may still be sending: linger (conn_finish). */
+static void
+conn_drop_input(struct conn *c)
+{
+	if (c->in_len && !(c->flags & CONN_LINGER)) {
+		c->flags |= CONN_LINGER_WANT;
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+	}
+}
+
+static void
+conn_leave(struct conn *c, unsigned was_busy)
+{
+	if (was_busy)
+		return;
+	/* conn_close_after_write from a callback only marks; act on it here,
+	 * once the handler no longer looks at c->in. */
+	if ((c->flags & (CONN_CLOSED | CONN_CAW | CONN_LINGER)) == CONN_CAW) {
+		conn_drop_input(c);
+		if (c->out_len == 0)
+			conn_finish(c);
+	}
+	c->flags &= ~CONN_BUSY;
+	if (c->flags & CONN_CLOSED)
+		conn_destroy(c);
+	else
+		conn_update(c);
+}
+
+struct conn *
+conn_new(struct ev_loop *loop, int fd, const struct conn_ops *ops, void *data)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->ops = ops;
+	c->data = data;
+	c->loop = loop;
+	/* No read attempt here: a read callback run from inside the handler's
+	 * accept could close c before conn_new even returns it. */
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	ev_io_start(loop, &c->io);
+	c->next = conn_head;
+	if (conn_head)
+		conn_head->prev = c;
+	conn_head = c;
+	conn_active++;
+	return c;
+}
+
+int
+conn_fd(const struct conn *c)
+{
+	return c->io.fd;
+}
+
+struct conn *
+conn_first(void)
+{
+	return conn_head;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->flags & CONN_CLOSED)
+		return;
+	c->flags |= CONN_CLOSED;
+	ev_io_stop(c->loop, &c->io);
+	close(c->io.fd);
+	if (c->ops->free)
+		c->ops->free(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conn_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (conn_iter_next == c)
+		conn_iter_next = c->next;
+	conn_active--;
+	if (!(c->flags & CONN_BUSY))
+		conn_destroy(c);
+	if (conn_active == 0 && conn_idle_hook)
+		conn_idle_hook();
+}
+
+/* Output is flushed after conn_close_after_write. If we threw input away
+ * and the peer may still send, close() would answer its next segment with
+ * an RST that can destroy our unread reply in its receive queue (RFC 9112
+ * 9.6): send our FIN and read until the peer's instead. */
+static void
+conn_finish(struct conn *c)
+{
+	if ((c->flags & CONN_LINGER_WANT) && !(c->flags & CONN_RDEOF) &&
+	    shutdown(c->io.fd, SHUT_WR) == 0) {
+		c->flags |= CONN_LINGER;
+		c->in_len = 0; /* from now on: bytes discarded while lingering */
+		conn_update(c);
+		return;
+	}
+	conn_close(c);
+}
+
+void
+conn_close_after_write(struct conn *c)
+{
+	if (c->flags & (CONN_CLOSED | CONN_CAW))
+		return;
+	c->flags |= CONN_CAW;
+	c->flags &= ~CONN_WANT_DRAIN;
+	/* Inside a callback c->in may be the very buffer the handler is
+	 * reading: leave it (and the close) to conn_leave. */
+	if (!(c->flags & CONN_BUSY)) {
+		conn_drop_input(c);
+		if (c->out_len == 0)
+			conn_finish(c);
+	}
+}
+
+int
+conn_blocked(const struct conn *c)
+{
+	return c->out_len >= CONN_OUT_HIGH;
+}
+
+void
+conn_want_drain(struct conn *c)
+{
+	if (c->flags & (CONN_CLOSED | CONN_CAW))
+		return;
+	c->flags |= CONN_WANT_DRAIN;
+	conn_update(c);
+}
+
+static int
+conn_again(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+int
+conn_write(struct conn *c, const void *buf, size_t len)
+{
+	ssize_t n = 0;
+	char *p;
+
+	if (c->flags & CONN_CLOSED)
+		return -1;
+	if (len == 0)
+		return 0;
+	if (c->out_len == 0) {
+		/* MSG_NOSIGNAL: a peer gone away is EPIPE here, not a dead worker. */
+		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (!conn_again(errno)) {
+				conn_close(c);
+				return -1;
+			}
+			n = 0;
+		}
+		if ((size_t)n == len)
+			return 0;
+	}
+	/* The buffer is exactly as large as its content (no capacity field):
+	 * appends only happen under back-pressure, and then rarely. */
+	if (c->out_off) {
+		memmove(c->out, c->out + c->out_off, c->out_len);
+		c->out_off = 0;
+	}
+	p = realloc(c->out, c->out_len + (len - n));
+	if (p == NULL) {
+		conn_close(c);
+		return -1;
+	}
+	memcpy(p + c->out_len, (const char *)buf + n, len - n);
+	c->out = p;
+	c->out_len += len - n;
+	conn_update(c);
+	return 0;
+}
+
+/* Offer buf (conn_rbuf, or c->in itself) to the handler and keep what it
+ * leaves. */
+static void
+conn_offer(struct conn *c, const char *buf, size_t len)
+{
+	size_t used, left;
+	char *p;
+
+	used = c->ops->read(c, buf, len);
+	if (c->flags & CONN_CLOSED)
+		return;
+	if (used > len)
+		used = len;
+	left = len - used;
+	if (c->flags & CONN_CAW) {
+		if (left)
+			c->flags |= CONN_LINGER_WANT;
+		left = 0;
+	}
+	if (left == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		return;
+	}
+	/* A handler that is not blocked yet leaves a full buffer wants more
+	 * context than we keep: a handler bug or a hostile peer. */
+	if (left >= CONN_IN_MAX && !conn_blocked(c)) {
+		conn_close(c);
+		return;
+	}
+	if (buf == c->in) {
+		memmove(c->in, c->in + used, left);
+	} else {
+		if ((p = malloc(left)) == NULL) {
+			conn_close(c);
+			return;
+		}
+		memcpy(p, buf + used, left);
+		c->in = p;
+	}
+	c->in_len = left;
+}
+
+static void
+conn_on_eof(struct conn *c)
+{
+	c->flags |= CONN_RDEOF;
+	if (c->flags & (CONN_CAW | CONN_LINGER)) {
+		if (c->out_len == 0)
+			conn_close(c);
+	} else if (c->ops->eof) {
+		c->ops->eof(c);
+	} else {
+		conn_close_after_write(c);
+	}
+}
+
+static void
+conn_on_read(struct conn *c)
+{
+	size_t room = sizeof conn_rbuf;
+	ssize_t n;
+	char *p;
+
+	if (c->in_len) {
+		/* Cap the read so leftovers plus new input never exceed
+		 * CONN_IN_MAX: a blocked handler's leftovers are not an error. */
+		if (c->in_len >= CONN_IN_MAX && !(c->flags & CONN_LINGER)) {
+			conn_close(c);
+			return;
+		}
+		if (!(c->flags & CONN_LINGER) && CONN_IN_MAX - c->in_len < room)
+			room = CONN_IN_MAX - c->in_len;
+	}
+	n = read(c->io.fd, conn_rbuf, room);
+	if (n < 0) {
+		if (!conn_again(errno))
+			conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		conn_on_eof(c);
+		return;
+	}
+	if (c->flags & CONN_LINGER) {
+		c->in_len += n;
+		if (c->in_len > CONN_LINGER_MAX)
+			conn_close(c);
+		return;
+	}
+	if (c->flags & CONN_CAW) {
+		c->flags |= CONN_LINGER_WANT;
+		return;
+	}
+	if (c->in_len == 0) {
+		conn_offer(c, conn_rbuf, n);
+		return;
+	}
+	if ((p = realloc(c->in, c->in_len + n)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	memcpy(p + c->in_len, conn_rbuf, n);
+	c->in = p;
+	c->in_len += n;
+	conn_offer(c, c->in, c->in_len);
+}
+
+static void
+conn_on_write(struct conn *c)
+{
+	ssize_t n;
+	int was_blocked;
+
+	if (c->out_len) {
+		n = send(c->io.fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (!conn_again(errno))
+				conn_close(c);
+			return;
+		}
+		was_blocked = conn_blocked(c);
+		c->out_off += n;
+		c->out_len -= n;
+		if (c->out_len == 0) {
+			free(c->out);
+			c->out = NULL;
+			c->out_off = 0;
+		}
+		/* Back-pressure lifted: the handler stopped mid-input (http
+		 * pipelining) and nothing else would ever offer it again. */
+		if (was_blocked && !conn_blocked(c) && c->in_len &&
+		    !(c->flags & (CONN_CAW | CONN_LINGER))) {
+			conn_offer(c, c->in, c->in_len);
+			if (c->flags & CONN_CLOSED)
+				return;
+		}
+	}
+	/* (CAW clears WANT_DRAIN; conn_leave closes once flushed.) */
+	if (c->out_len == 0 && (c->flags & CONN_WANT_DRAIN)) {
+		c->flags &= ~CONN_WANT_DRAIN;
+		if (c->ops->drain)
+			c->ops->drain(c);
+	}
+}
+
+static void
+conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = (struct conn *)w;
+	unsigned was = conn_enter(c);
+
+	if (revents & EV_WRITE)
+		conn_on_write(c);
+	/* Re-check: the write side may have closed c, or blocked it again. */
+	if ((revents & EV_READ) && !(c->flags & (CONN_CLOSED | CONN_RDEOF)) &&
+	    !conn_blocked(c))
+		conn_on_read(c);
+	conn_leave(c, was);
+}
+
+void
+conn_stop_all(void)
+{
+	struct conn *c;
+	unsigned was;
+
+	for (c = conn_head; c; c = conn_iter_next) {
+		conn_iter_next = c->next;
+		if (c->flags & CONN_LINGER) {
+			conn_close(c);
+		} else if (!(c->flags & CONN_CAW) && c->ops->stop) {
+			was = conn_enter(c);
+			c->ops->stop(c);
+			conn_leave(c, was);
+		}
+	}
+	conn_iter_next = NULL;
+}
+
+void
+conn_close_all(void)
+{
+	while (conn_head)
+		conn_close(conn_head);
+}

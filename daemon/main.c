@@ -1,0 +1,173 @@
+/* main: the command line: test the config (-t, -T), signal a running
+ * master (-s), or start one, in the foreground or daemonized. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "conf.h"
+#include "handler.h"
+#include "log.h"
+#include "master.h"
+#include "proctitle.h"
+
+#define MAIN_CONF SYSCONFDIR "/acceptd/acceptd.conf"
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+#define MAIN_PIDFILE RUNSTATEDIR "/acceptd.pid"
+
+static void
+main_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: acceptd [-f] [-c FILE] [-t | -T] [-s SIGNAL] [-V] [-h]\n"
+	    "  -c FILE    configuration file (default %s)\n"
+	    "  -f         stay in the foreground, log to stderr unless log = syslog\n"
+	    "  -t         test the configuration and exit\n"
+	    "  -T         test, then print the effective configuration\n"
+	    "  -s SIGNAL  send reload, stop, quit, reopen or upgrade to the running master\n"
+	    "  -V         print the version, libev version and built-in handlers\n"
+	    "  -h         this help\n", MAIN_CONF);
+}
+
+static int
+main_signal(const struct conf *conf, const char *name)
+{
+	static const struct { const char *name; int sig; } sigs[] = {
+		{ "reload", SIGHUP }, { "stop", SIGINT }, { "quit", SIGQUIT },
+		{ "reopen", SIGUSR1 }, { "upgrade", SIGUSR2 },
+	};
+	const char *path = conf->pidfile ? conf->pidfile : MAIN_PIDFILE;
+	long pid = 0;
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+		if (strcmp(name, sigs[i].name) != 0)
+			continue;
+		if (!(f = fopen(path, "r"))) {
+			fprintf(stderr, "acceptd: pidfile %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		if (fscanf(f, "%ld", &pid) != 1 || pid < 2 || pid > INT_MAX) {
+			fprintf(stderr, "acceptd: pidfile %s: no pid in it\n", path);
+			fclose(f);
+			return 1;
+		}
+		fclose(f);
+		if (kill((pid_t)pid, sigs[i].sig) < 0) {
+			fprintf(stderr, "acceptd: signal %s to pid %ld: %s\n", name, pid, strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "acceptd: -s: unknown signal '%s' (reload, stop, quit, reopen, upgrade)\n", name);
+	return 2;
+}
+
+/* Detach, but keep the caller waiting until the master serves or fails,
+ * so "acceptd && echo started" tells the truth. */
+static int
+main_daemonize(void)
+{
+	int p[2], null;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "acceptd: daemonize: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	c = 1;
+	setsid();
+	if (chdir("/") < 0)
+		(void)0;
+	if ((null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	return p[1];
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *file = MAIN_CONF, *sig = NULL;
+	int opt, foreground = 0, test = 0, ready_fd = -1, rc;
+	char err[1024], path[PATH_MAX];
+	struct conf *conf;
+
+	proctitle_init(argc, argv);
+	while ((opt = getopt(argc, argv, "c:fs:tTVh")) != -1) {
+		switch (opt) {
+		case 'c': file = optarg; break;
+		case 'f': foreground = 1; break;
+		case 's': sig = optarg; break;
+		case 't': test = test ? test : 1; break;
+		case 'T': test = 2; break;
+		case 'V':
+			printf("acceptd %s\nlibev %d.%d\nhandlers: %s\n", ACCEPTD_VERSION,
+			    ev_version_major(), ev_version_minor(), handler_builtin_names());
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || (test && sig)) {
+		fprintf(stderr, "acceptd: %s\n", optind < argc ? "unexpected argument" :
+		    "-t/-T and -s do not go together");
+		main_usage(stderr);
+		return 2;
+	}
+	/* Absolute, so a daemon that chdir'd to / still finds it on reload. */
+	if (realpath(file, path))
+		file = path;
+	if (!(conf = conf_load(file, err, sizeof err))) {
+		fprintf(stderr, "acceptd: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		if (test == 2)
+			conf_dump(conf, stdout);
+		fprintf(stderr, "acceptd: configuration %s is ok\n", file);
+		conf_free(conf);
+		return 0;
+	}
+	if (sig) {
+		rc = main_signal(conf, sig);
+		conf_free(conf);
+		return rc;
+	}
+	if (!foreground) {
+		if (!conf->pidfile && !(conf->pidfile = strdup(MAIN_PIDFILE))) {
+			fprintf(stderr, "acceptd: out of memory\n");
+			return 1;
+		}
+		ready_fd = main_daemonize();
+	}
+	log_setup(conf->log_syslog, conf->log_level);
+	rc = master_run(conf, ready_fd);
+	conf_free(conf);
+	return rc;
+}

@@ -1,0 +1,13 @@
+/* master: the master process: binds, drops privileges, forks the workers,
+ * replaces those that die, and turns signals into stops. */
+#ifndef ACCEPTD_MASTER_H
+#define ACCEPTD_MASTER_H
+
+struct conf;
+
+/* Serve conf until stopped. ready_fd (or -1) gets one byte, 0 when serving,
+ * 1 when start-up failed, for a daemonizing parent waiting on it.
+ * Returns the process exit status. */
+int master_run(struct conf *conf, int ready_fd);
+
+#endif

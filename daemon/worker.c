@@ -1,0 +1,250 @@
+/* worker: one worker process: its libev loop, one accept watcher per
+ * listening socket, and the drain on stop. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "handler.h"
+#include "listen.h"
+#include "log.h"
+#include "proctitle.h"
+#include "worker.h"
+
+int (*worker_accept4)(int, struct sockaddr *, socklen_t *, int) = accept4;
+
+static struct {
+	struct ev_loop *loop;
+	const struct conf *conf;
+	struct worker_sock *socks;
+	int nsocks;
+	int draining;
+	ev_signal sig_term, sig_quit, sig_int;
+	ev_timer drain_timer;
+	ev_tstamp last_emfile_log;
+} worker;
+
+static void
+worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker_sock *ws = (struct worker_sock *)((char *)t - offsetof(struct worker_sock, pause));
+
+	ev_io_start(loop, &ws->io);
+}
+
+int
+worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
+{
+	const struct conf_listener *l = ws->l;
+	struct sockaddr_storage peer, local;
+	struct handler_conn hc;
+	int n = 0;
+
+	for (int i = 0; i < ws->max; i++) {
+		socklen_t plen = sizeof peer, llen = sizeof local;
+		int fd = worker_accept4(ws->io.fd, (struct sockaddr *)&peer, &plen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			switch (errno) {
+			case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+			case EWOULDBLOCK:
+#endif
+				return n;       /* every queued connection taken */
+			case EINTR:
+			case ECONNABORTED:      /* reset while queued: routine */
+			/* Linux passes the pending socket's network errors on
+			 * through accept(); they concern that one peer only. */
+			case EPROTO: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:
+			case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+			case ENETDOWN: case EPERM:
+				continue;
+			case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+				/* The queue stays readable, so a level-triggered
+				 * watcher would spin: sleep it briefly instead. */
+				if (ev_now(loop) - worker.last_emfile_log >= 1.0) {
+					worker.last_emfile_log = ev_now(loop);
+					log_warn("listener %s: accept", l->name);
+				}
+				ev_io_stop(loop, &ws->io);
+				ev_timer_set(&ws->pause, WORKER_PAUSE, 0.);
+				ev_timer_start(loop, &ws->pause);
+				return n;
+			default:
+				log_warn("listener %s: accept", l->name);
+				return n;
+			}
+		}
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			llen = 0;
+		hc.fd = fd;
+		hc.peer = (struct sockaddr *)&peer;
+		hc.peer_len = plen;
+		hc.local = (struct sockaddr *)&local;
+		hc.local_len = llen;
+		hc.loop = loop;
+		hc.listener = l->name;
+		l->handler->accept(l->handler_conf, &hc);
+		n++;
+	}
+	return n;
+}
+
+static void
+worker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	worker_accept_batch(loop, (struct worker_sock *)w);
+}
+
+void
+worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd)
+{
+	ev_io_init(&ws->io, worker_accept_cb, fd, EV_READ);
+	ev_timer_init(&ws->pause, worker_pause_cb, WORKER_PAUSE, 0.);
+	ws->l = l;
+	ws->max = l->backlog;
+}
+
+static void
+worker_idle(void)
+{
+	if (worker.draining)
+		ev_break(worker.loop, EVBREAK_ALL);
+}
+
+static void
+worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	log_info("shutdown timeout: closing %u connections", conn_active);
+	conn_close_all();
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Stop accepting, let the handlers finish, exit when the last connection
+ * closes or shutdown_timeout passes. */
+static void
+worker_drain(struct ev_loop *loop)
+{
+	const struct conf_listener *l;
+
+	if (worker.draining)
+		return;
+	worker.draining = 1;
+	for (int i = 0; i < worker.nsocks; i++) {
+		ev_io_stop(loop, &worker.socks[i].io);
+		ev_timer_stop(loop, &worker.socks[i].pause);
+		close(worker.socks[i].io.fd);
+	}
+	for (l = worker.conf->listeners; l; l = l->next)
+		if (l->handler->stop)
+			l->handler->stop(l->handler_conf);
+	conn_stop_all();
+	if (!conn_active) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("draining %u connections", conn_active);
+	ev_timer_init(&worker.drain_timer, worker_drain_timeout_cb,
+	    worker.conf->shutdown_timeout_ms / 1000.0, 0.);
+	ev_timer_start(loop, &worker.drain_timer);
+}
+
+static void
+worker_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (w->signum == SIGINT) {
+		conn_close_all();
+		ev_break(loop, EVBREAK_ALL);
+	} else if (worker.draining) {
+		/* a second TERM during the drain means now */
+		conn_close_all();
+		ev_break(loop, EVBREAK_ALL);
+	} else {
+		worker_drain(loop);
+	}
+}
+
+static void
+worker_pin(int index)
+{
+	cpu_set_t allowed, one;
+	int count, k;
+
+	if (sched_getaffinity(0, sizeof allowed, &allowed) < 0 ||
+	    !(count = CPU_COUNT(&allowed)))
+		return;
+	k = index % count;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed) || k--)
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof one, &one) < 0)
+			log_warn("worker %d: cpu_affinity to cpu %d", index, cpu);
+		return;
+	}
+}
+
+int
+worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *sets, int index)
+{
+	const struct conf_listener *l;
+	int i, n = 0;
+
+	worker.loop = loop;
+	worker.conf = conf;
+	proctitle_set("acceptd: worker %d", index);
+	/* An orphaned worker drains and goes rather than serve forever. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if (conf->cpu_affinity)
+		worker_pin(index);
+
+	/* Keep the sockets this worker serves, close the other copies, so a
+	 * copy the master closes is really gone. */
+	for (i = 0, l = conf->listeners; l; l = l->next, i++)
+		n += sets[i].naddrs;
+	if (!(worker.socks = calloc(n ? n : 1, sizeof *worker.socks)))
+		return log_error("worker %d: out of memory", index), 1;
+	for (i = 0, l = conf->listeners; l; l = l->next, i++) {
+		struct listen_set *s = &sets[i];
+
+		for (int a = 0; a < s->naddrs; a++)
+			for (int k = 0; k < s->copies; k++) {
+				struct listen_sock *ls = &s->socks[a * s->copies + k];
+
+				if (ls->fd < 0)
+					continue;
+				if (ls != listen_sock_for(s, a, index))
+					close(ls->fd);
+				else
+					worker_sock_init(&worker.socks[worker.nsocks++], l, ls->fd);
+			}
+		if (l->handler->start && l->handler->start(l->handler_conf, loop) < 0) {
+			log_errorx("worker %d: listener %s: handler %s failed to start", index,
+			    l->name, l->handler->name);
+			return 1;
+		}
+	}
+	conn_idle_hook = worker_idle;
+	ev_signal_init(&worker.sig_term, worker_signal_cb, SIGTERM);
+	ev_signal_init(&worker.sig_quit, worker_signal_cb, SIGQUIT);
+	ev_signal_init(&worker.sig_int, worker_signal_cb, SIGINT);
+	ev_signal_start(loop, &worker.sig_term);
+	ev_signal_start(loop, &worker.sig_quit);
+	ev_signal_start(loop, &worker.sig_int);
+	for (i = 0; i < worker.nsocks; i++)
+		ev_io_start(loop, &worker.socks[i].io);
+	log_debug("worker %d started", index);
+	ev_run(loop, 0);
+	log_debug("worker %d exiting", index);
+	free(worker.socks);
+	return 0;
+}

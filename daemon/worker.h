@@ -1,0 +1,38 @@
+/* worker: one worker process: its libev loop, one accept watcher per
+ * listening socket, and the drain on stop. */
+#ifndef ACCEPTD_WORKER_H
+#define ACCEPTD_WORKER_H
+
+#include <ev.h>
+#include <sys/socket.h>
+
+struct conf;
+struct conf_listener;
+struct listen_set;
+
+/* One listening socket as a worker watches it. */
+struct worker_sock {
+	ev_io io;                        /* first: the callback casts back */
+	ev_timer pause;                  /* re-arms io after EMFILE and kin */
+	const struct conf_listener *l;
+	int max;                         /* accepts per wake-up (backlog) */
+};
+
+/* The accept call, replaceable so tests can inject errors. */
+extern int (*worker_accept4)(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+
+/* Seconds the accept watcher sleeps when out of descriptors or memory. */
+#define WORKER_PAUSE 0.1
+
+/* Tornado's add_accept_handler(): accept up to ws->max connections, stop
+ * on EAGAIN, skip ECONNABORTED; out of descriptors, pause the watcher
+ * instead of spinning. Returns how many were handed to the handler. */
+int worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws);
+void worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd);
+
+/* Run worker `index` on loop (after fork) until it is told to stop and has
+ * drained. sets[i] belongs to the i-th listener. Returns the exit status. */
+int worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *sets,
+    int index);
+
+#endif
