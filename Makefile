@@ -11,7 +11,8 @@ B       := build$(if $(SANITIZE),/san)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-SANFLAGS := $(if $(SANITIZE),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+comma   := ,
+SANFLAGS := $(if $(SANITIZE),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
 PKGS_CFLAGS := $(shell pkg-config --cflags inih 2>/dev/null)
 PKGS_LIBS   := $(shell pkg-config --libs inih 2>/dev/null) -lev
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)

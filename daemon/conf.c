@@ -36,6 +36,7 @@ struct conf_parse {
 	struct conf_listener *cur, **tail;
 	int daemon_line;
 	int seen[32];                   /* [daemon] key -> line seen */
+	int lseen[32];                  /* current listener's key -> line seen */
 	int err_line;                   /* first error; 0: none */
 	char *err;
 	size_t errlen;
@@ -87,7 +88,8 @@ conf_parse_int(const char *s, long long min, long long max, long long *out)
 	char *end;
 	long long v;
 
-	if (!isdigit((unsigned char)*s) && !(*s == '-' && isdigit((unsigned char)s[1])))
+	/* digits only: no sign, blanks or "-0" for strtoll to be kind to */
+	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -253,6 +255,7 @@ conf_section_start(struct conf_parse *p, const char *hdr, size_t n)
 		conf_fail(p, p->line, "out of memory");
 		return;
 	}
+	memset(p->lseen, 0, sizeof p->lseen);
 	l->line = p->line;
 	l->port = CONF_PORT_DEFAULT;
 	l->ipv6only = 1;
@@ -415,12 +418,9 @@ conf_listener_key(struct conf_parse *p, const char *key, const char *v)
 		*tail = kv;
 		return 1;
 	}
-	/* Listener keys are few; a bitmask of seen keys would need another
-	 * table, so the per-key line fields double as "seen" where they exist. */
-	if ((strcmp(key, "address") == 0 && l->address_line) ||
-	    (strcmp(key, "port") == 0 && l->port_line) ||
-	    (strcmp(key, "handler") == 0 && l->handler_line))
-		return conf_fail(p, p->line, "duplicate key '%s'", key), 0;
+	if (p->lseen[i])
+		return conf_fail(p, p->line, "duplicate key '%s' (first at line %d)", key, p->lseen[i]), 0;
+	p->lseen[i] = p->line;
 	if (!*v && strcmp(key, "address") != 0 && strcmp(key, "handler") != 0)
 		return 1;
 
@@ -477,7 +477,7 @@ conf_listener_key(struct conf_parse *p, const char *key, const char *v)
 		else if (strcmp(key, "ipv6only") == 0)
 			l->ipv6only = b;
 		else if (strcmp(key, "reuseport") == 0)
-			l->reuseport = b, l->reuseport_set = 1;
+			l->reuseport = b, l->reuseport_set = 1, l->reuseport_line = p->line;
 		else if (strcmp(key, "keepalive") == 0)
 			l->keepalive = b;
 		else
@@ -538,7 +538,7 @@ conf_resolve(struct conf_parse *p, struct conf_listener *l)
 		if (l->port_line)
 			return conf_fail(p, l->port_line, "port does not apply to unix address '%s'", a);
 		if (l->reuseport_set && l->reuseport)
-			return conf_fail(p, l->line, "reuseport does not apply to unix address '%s'", a);
+			return conf_fail(p, l->reuseport_line, "reuseport does not apply to unix address '%s'", a);
 		l->reuseport = 0;
 		len = strlen(a + 5);
 		if (a[5] != '/' || len >= sizeof sun->sun_path)
@@ -752,9 +752,10 @@ conf_load(const char *file, char *err, size_t errlen)
 	rc = ini_parse_stream(conf_reader, &p, conf_ini_handler, &p);
 	/* inih reports its own syntax errors by line; ours are recorded
 	 * first because the reader stops at the first one. */
-	if (rc > 0 && !p.err_line)
+	if (rc > 0 && (!p.err_line || rc < p.err_line)) {
+		p.err_line = 0;
 		conf_fail(&p, rc, "syntax error: expected [section] or key = value");
-	else if (rc < 0 && !p.err_line)
+	} else if (rc < 0 && !p.err_line)
 		conf_fail(&p, 1, "cannot parse");
 	if (!p.err_line)
 		conf_finish(&p);

@@ -42,6 +42,7 @@ struct conf_listener {
 	int fastopen;                /* TCP_FASTOPEN queue, 0 = off */
 	int reuseport;               /* resolved: yes/no after [daemon] mode */
 	int reuseport_set;           /* given in the listener */
+	int reuseport_line;
 	int max_connections;
 	long long idle_timeout_ms;
 	char *allow, *deny;
@@ -76,7 +77,7 @@ void conf_dump(const struct conf *conf, FILE *out);
 
 /* Value parsers shared with handlers: 0 or -1. */
 int conf_parse_bool(const char *s, int *out);
-int conf_parse_int(const char *s, long long min, long long max, long long *out);
+int conf_parse_int(const char *s, long long min, long long max, long long *out); /* digits only */
 int conf_parse_duration_ms(const char *s, long long *out);
 
 /* "127.0.0.1:80", "[::1]:80" or "unix:/path" */

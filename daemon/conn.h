@@ -9,8 +9,9 @@
 /* Output above this stops reading (and handlers stop producing) until the
  * peer has taken it: a peer that never reads costs at most this much. */
 #define CONN_OUT_HIGH (64 * 1024)
-/* Unconsumed input above this closes the connection: a handler that wants
- * more context than this is a handler bug or a hostile peer. */
+/* Unconsumed input is never more than this; a handler that is not blocked
+ * and leaves this much unconsumed gets the connection closed: it wants more
+ * context than we keep (a handler bug or a hostile peer). */
 #define CONN_IN_MAX (64 * 1024)
 
 struct conn;
@@ -39,8 +40,8 @@ struct conn {
 	struct ev_loop *loop;
 	char *in;                 /* unconsumed input, NULL when none */
 	size_t in_len;
-	char *out;                /* unwritten output, NULL when none */
-	size_t out_off, out_len;
+	char *out;                /* unwritten output, NULL when none: */
+	size_t out_off, out_len;  /* out_len bytes at out + out_off */
 	unsigned flags;
 	struct conn *prev, *next; /* every open conn of the worker */
 };
@@ -49,15 +50,22 @@ struct conn {
 struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_ops *ops,
     void *data);
 /* Queue bytes for the peer; writes at once when nothing is pending. 0, or
- * -1 when the connection is broken (it is then closing; do not write again). */
+ * -1 when the connection is broken: it is closed, and outside a callback
+ * already freed, so do not touch c (or c->data) again. */
 int conn_write(struct conn *c, const void *buf, size_t len);
 /* Output at or above CONN_OUT_HIGH: stop producing, return from read(). */
 int conn_blocked(const struct conn *c);
-/* Call ops->drain once output is fully written. */
+/* Call ops->drain once output is fully written (nothing queued: once the
+ * socket is writable), once per call. */
 void conn_want_drain(struct conn *c);
-/* Close once everything queued is written (or at once if nothing is). */
+/* Close once everything queued is written (or at once if nothing is).
+ * Input is no longer offered. If input was left unread, the peer may still
+ * be sending and a close() would reset our last bytes: then conn.c sends
+ * its FIN and discards input until the peer's (or conn_stop_all). */
 void conn_close_after_write(struct conn *c);
-/* Close now: stop watchers, close the fd, ops->free, count it. */
+/* Close now: stop watchers, close the fd, ops->free, count it. Safe from
+ * inside c's own callbacks (the memory, and the buf being offered, live
+ * until the callback returns); idempotent until then. */
 void conn_close(struct conn *c);
 int conn_fd(const struct conn *c);
 /* The worker's open connections: conn_first(), then c->next (stats, tests). */

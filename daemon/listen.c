@@ -65,12 +65,12 @@ listen_unix_stale(const struct conf_listener *l, const struct sockaddr_un *sun,
 		    listen_fail(l, "stat", (const void *)sun, len, errno, err, errlen);
 	if (!S_ISSOCK(st.st_mode))
 		return listen_fail(l, "bind", (const void *)sun, len, EEXIST, err, errlen);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return listen_fail(l, "socket", (const void *)sun, len, errno, err, errlen);
 	rc = connect(fd, (const void *)sun, len);
 	e = errno;
 	close(fd);
-	if (rc == 0)
+	if (rc == 0 || e == EAGAIN)
 		return listen_fail(l, "bind", (const void *)sun, len, EADDRINUSE, err, errlen);
 	if (e == ECONNREFUSED && unlink(sun->sun_path) < 0 && errno != ENOENT)
 		return listen_fail(l, "unlink stale", (const void *)sun, len, errno, err, errlen);

@@ -66,8 +66,9 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 			case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
 			case ENETDOWN: case EPERM:
 				continue;
-			case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
-				/* The queue stays readable, so a level-triggered
+			default:
+				/* EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the
+				 * queue stays readable, so a level-triggered
 				 * watcher would spin: sleep it briefly instead. */
 				if (ev_now(loop) - worker.last_emfile_log >= 1.0) {
 					worker.last_emfile_log = ev_now(loop);
@@ -76,9 +77,6 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 				ev_io_stop(loop, &ws->io);
 				ev_timer_set(&ws->pause, WORKER_PAUSE, 0.);
 				ev_timer_start(loop, &ws->pause);
-				return n;
-			default:
-				log_warn("listener %s: accept", l->name);
 				return n;
 			}
 		}

@@ -1,0 +1,833 @@
+/* http: a fixed HTTP/1.1 response to every request, with RFC 9112 framing,
+ * keep-alive and pipelining; the request parser is in http.h's interface. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "handler.h"
+#include "handlers/http.h"
+#include "log.h"
+
+/* ---- parser ---- */
+
+/* tchar (RFC 9110 5.6.2): the characters of methods and field names. */
+static const unsigned char http_tchar[256] = {
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+	['`'] = 1, ['|'] = 1, ['~'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+};
+
+static int
+http_is(const char *s, size_t n, const char *lit)
+{
+	return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
+}
+
+/* The last line of [p, end) ending in LF; *next after it. A CR is allowed
+ * only right before the LF: a bare CR elsewhere is a request smuggling
+ * vector (RFC 9112 2.2). Returns the line length, or -1 (bad), or -2 (no LF). */
+static long
+http_line(const char *p, const char *end, const char **next)
+{
+	const char *lf = memchr(p, '\n', end - p);
+	const char *e;
+
+	if (lf == NULL)
+		return -2;
+	e = lf > p && lf[-1] == '\r' ? lf - 1 : lf;
+	if (memchr(p, '\r', e - p) != NULL)
+		return -1;
+	*next = lf + 1;
+	return e - p;
+}
+
+/* Each element of a comma-separated list (RFC 9110 5.6.1), OWS trimmed,
+ * empty elements skipped. Returns 0 at the end. */
+static int
+http_list_next(const char **p, const char *end, const char **el, size_t *el_len)
+{
+	const char *s = *p, *e;
+
+	for (;;) {
+		while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
+			s++;
+		if (s == end)
+			return 0;
+		e = memchr(s, ',', end - s);
+		if (e == NULL)
+			e = end;
+		*p = e;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*el = s;
+		*el_len = e - s;
+		return 1;
+	}
+}
+
+static int
+http_request_line(const char *p, size_t n, struct http_req *req)
+{
+	const char *end = p + n, *s = p;
+
+	while (s < end && http_tchar[(unsigned char)*s])
+		s++;
+	if (s == p || s == end || *s != ' ')
+		return -400;
+	req->method = p;
+	req->method_len = s - p;
+	p = ++s;
+	/* request-target: any visible octet (obs-text too: raw UTF-8 paths). */
+	while (s < end && (unsigned char)*s > ' ' && *s != 0x7f)
+		s++;
+	if (s == p || s == end || *s != ' ')
+		return -400;
+	req->target = p;
+	req->target_len = s - p;
+	p = s + 1;
+	if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' ||
+	    p[6] != '.' || p[7] < '0' || p[7] > '9')
+		return -400;
+	if (p[5] != '1')
+		return -505;
+	req->minor = p[7] - '0';
+	/* Methods are case-sensitive (RFC 9110 9.1): "head" is not HEAD. */
+	req->head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+	return 0;
+}
+
+long
+http_parse(const char *buf, size_t len, struct http_req *req)
+{
+	const char *p = buf, *end = buf + len, *start, *limit, *next, *v, *ve, *el;
+	int hosts = 0, te = 0, te_chunked = 0, cl = 0;
+	uint64_t length = 0;
+	size_t el_len;
+	long n;
+
+	memset(req, 0, sizeof *req);
+	while (p < end && (*p == '\n' || *p == '\r')) {
+		if (*p == '\r' && (p + 1 == end || p[1] != '\n'))
+			return p + 1 == end ? 0 : -400;
+		p += *p == '\r' ? 2 : 1;
+	}
+	start = p;
+	/* Search no further than the limit: a peer trickling an endless line
+	 * must not make every new byte cost a rescan of everything. */
+	limit = end - start > HTTP_HEAD_MAX ? start + HTTP_HEAD_MAX : end;
+
+	if ((n = http_line(p, limit, &next)) < 0)
+		goto line_error;
+	if ((n = http_request_line(p, n, req)) < 0)
+		return n;
+	p = next;
+	for (;;) {
+		if ((n = http_line(p, limit, &next)) < 0)
+			goto line_error;
+		if (n == 0)
+			break;
+		/* obs-fold (a line starting with whitespace) is refused, as is
+		 * whitespace between name and colon (RFC 9112 5.1, 5.2). */
+		v = p;
+		while (v < p + n && http_tchar[(unsigned char)*v])
+			v++;
+		if (v == p || v == p + n || *v != ':')
+			return -400;
+		el = p;
+		el_len = v - p;
+		ve = p + n;
+		v++;
+		for (const char *q = v; q < ve; q++)
+			if (((unsigned char)*q < ' ' && *q != '\t') || *q == 0x7f)
+				return -400;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		if (http_is(el, el_len, "Content-Length")) {
+			uint64_t x = 0;
+
+			if (v == ve)
+				return -400;
+			for (const char *q = v; q < ve; q++) {
+				if (*q < '0' || *q > '9' || x > (UINT64_MAX - 9) / 10)
+					return -400;
+				x = x * 10 + (*q - '0');
+			}
+			/* Repeated with one value is a harmless duplicate (RFC
+			 * 9110 8.6); different values are a smuggling attempt. */
+			if (cl && x != length)
+				return -400;
+			cl = 1;
+			length = x;
+		} else if (http_is(el, el_len, "Transfer-Encoding")) {
+			/* Only the final coding matters: chunked last or 400. */
+			te = 1;
+			te_chunked = 0;
+			while (http_list_next(&v, ve, &el, &el_len))
+				te_chunked = http_is(el, el_len, "chunked");
+		} else if (http_is(el, el_len, "Connection")) {
+			while (http_list_next(&v, ve, &el, &el_len)) {
+				if (http_is(el, el_len, "close"))
+					req->close = 1;
+				else if (http_is(el, el_len, "keep-alive"))
+					req->keep_alive = 1;
+			}
+		} else if (http_is(el, el_len, "Host")) {
+			hosts++;
+		}
+		p = next;
+	}
+	/* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one anyway. */
+	if (hosts > 1 || (hosts == 0 && req->minor >= 1))
+		return -400;
+	if (te) {
+		/* RFC 9112 6.1, 6.3: with Content-Length as well we may reject;
+		 * in HTTP/1.0 the framing is faulty; chunked not last: 400. */
+		if (cl || req->minor == 0 || !te_chunked)
+			return -400;
+		req->body = HTTP_BODY_CHUNKED;
+	} else if (cl && length) {
+		req->body = HTTP_BODY_LENGTH;
+		req->length = length;
+	}
+	return next - buf;
+
+line_error:
+	if (n == -1)
+		return -400;
+	return end - start >= HTTP_HEAD_MAX ? -431 : 0;
+}
+
+enum {
+	CH_SIZE0, CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+	CH_TRAILER, CH_TRAILER_LINE, CH_END_LF, CH_DONE,
+};
+#define CH_EXT_MAX 4096  /* one chunk-size line with extensions */
+
+int
+http_chunked_done(const struct http_chunked *ch)
+{
+	return ch->state == CH_DONE;
+}
+
+long
+http_chunked(struct http_chunked *ch, const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	unsigned d;
+
+	while (p < end && ch->state != CH_DONE) {
+		unsigned char b = *p;
+
+		switch (ch->state) {
+		case CH_SIZE0:
+		case CH_SIZE:
+			if (b >= '0' && b <= '9')
+				d = b - '0';
+			else if ((b | 0x20) >= 'a' && (b | 0x20) <= 'f')
+				d = (b | 0x20) - 'a' + 10;
+			else if (ch->state == CH_SIZE0)
+				return -1;
+			else if (b == ';' || b == ' ' || b == '\t') {
+				ch->state = CH_EXT;
+				ch->count = 0;
+				p++;
+				continue;
+			} else if (b == '\r') {
+				ch->state = CH_SIZE_LF;
+				p++;
+				continue;
+			} else if (b == '\n') {
+				goto size_line_done;
+			} else
+				return -1;
+			if (ch->left > (UINT64_MAX >> 4))
+				return -1;
+			ch->left = ch->left << 4 | d;
+			ch->state = CH_SIZE;
+			p++;
+			continue;
+		case CH_EXT:
+			/* Extensions are meaningless to us: skip to the LF. */
+			if (b == '\n')
+				goto size_line_done;
+			if (++ch->count > CH_EXT_MAX)
+				return -1;
+			p++;
+			continue;
+		case CH_SIZE_LF:
+			if (b != '\n')
+				return -1;
+		size_line_done:
+			p++;
+			ch->state = ch->left ? CH_DATA : CH_TRAILER;
+			ch->count = 0;
+			continue;
+		case CH_DATA: {
+			size_t k = (size_t)(end - p) < ch->left ? (size_t)(end - p) : ch->left;
+
+			p += k;
+			ch->left -= k;
+			if (ch->left == 0)
+				ch->state = CH_DATA_CR;
+			continue;
+		}
+		case CH_DATA_CR:
+			if (b == '\n') {
+				ch->state = CH_SIZE0;
+			} else if (b == '\r') {
+				ch->state = CH_DATA_LF;
+			} else
+				return -1;
+			p++;
+			continue;
+		case CH_DATA_LF:
+			if (b != '\n')
+				return -1;
+			ch->state = CH_SIZE0;
+			p++;
+			continue;
+		case CH_TRAILER:
+			/* Start of a trailer line, or of the final empty line. */
+			if (b == '\n')
+				ch->state = CH_DONE;
+			else if (b == '\r')
+				ch->state = CH_END_LF;
+			else
+				ch->state = CH_TRAILER_LINE;
+			if (ch->state != CH_TRAILER_LINE)
+				p++;
+			continue;
+		case CH_TRAILER_LINE:
+			/* Trailers are skipped, not interpreted; bounded like a head. */
+			if (++ch->count > HTTP_HEAD_MAX)
+				return -1;
+			if (b == '\n')
+				ch->state = CH_TRAILER;
+			p++;
+			continue;
+		case CH_END_LF:
+			if (b != '\n')
+				return -1;
+			ch->state = CH_DONE;
+			p++;
+			continue;
+		}
+	}
+	return p - buf;
+}
+
+/* ---- responses ---- */
+
+/* One precomputed response: status line and fields (head_len bytes), then
+ * the content. The Date value (IMF-fixdate, always 29 bytes) sits at
+ * date_off and is rewritten in place once a second. */
+struct http_resp {
+	char *buf;
+	size_t len, head_len, date_off;
+};
+
+enum { HTTP_KEEP, HTTP_KEEP10, HTTP_CLOSE, HTTP_NRESP };
+
+struct http_conf {
+	int status;
+	int body_set;
+	char *body;
+	size_t body_len;
+	char *content_type;
+	struct http_resp resp[HTTP_NRESP];
+	time_t date;                  /* second the Date values were written for */
+};
+
+struct http_conn {
+	struct http_conf *conf;
+	struct http_chunked ch;
+	uint64_t left;                /* content left to skip, HTTP_BODY_LENGTH */
+	unsigned char body;           /* enum http_body of the request in progress */
+	unsigned char stopping;       /* next response is the last */
+};
+
+#define HTTP_DATE_LEN 29
+
+static const struct {
+	int code;
+	const char *reason;
+} http_reasons[] = {
+	{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
+	{ 203, "Non-Authoritative Information" }, { 204, "No Content" },
+	{ 205, "Reset Content" }, { 206, "Partial Content" },
+	{ 300, "Multiple Choices" }, { 301, "Moved Permanently" }, { 302, "Found" },
+	{ 303, "See Other" }, { 304, "Not Modified" }, { 307, "Temporary Redirect" },
+	{ 308, "Permanent Redirect" }, { 400, "Bad Request" },
+	{ 401, "Unauthorized" }, { 402, "Payment Required" }, { 403, "Forbidden" },
+	{ 404, "Not Found" }, { 405, "Method Not Allowed" },
+	{ 406, "Not Acceptable" }, { 408, "Request Timeout" }, { 409, "Conflict" },
+	{ 410, "Gone" }, { 411, "Length Required" },
+	{ 412, "Precondition Failed" }, { 413, "Content Too Large" },
+	{ 414, "URI Too Long" }, { 415, "Unsupported Media Type" },
+	{ 416, "Range Not Satisfiable" }, { 417, "Expectation Failed" },
+	{ 418, "I'm a teapot" }, { 421, "Misdirected Request" },
+	{ 422, "Unprocessable Content" }, { 425, "Too Early" },
+	{ 426, "Upgrade Required" }, { 428, "Precondition Required" },
+	{ 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
+	{ 451, "Unavailable For Legal Reasons" },
+	{ 500, "Internal Server Error" }, { 501, "Not Implemented" },
+	{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+	{ 504, "Gateway Timeout" }, { 505, "HTTP Version Not Supported" },
+};
+
+/* Unknown codes get an empty reason phrase, which RFC 9112 4 allows
+ * ("HTTP/1.1 299 \r\n"); clients must not depend on the phrase. */
+static const char *
+http_reason(int code)
+{
+	for (size_t i = 0; i < sizeof http_reasons / sizeof *http_reasons; i++)
+		if (http_reasons[i].code == code)
+			return http_reasons[i].reason;
+	return "";
+}
+
+/* 204 and 304 carry no content and, for 204, no Content-Length (RFC 9110
+ * 8.6, 15.3.5, 15.4.5). 1xx never gets here: conf_set refuses it. */
+static int
+http_no_content(int status)
+{
+	return status == 204 || status == 304;
+}
+
+static void
+http_resp_date(struct http_resp *r, time_t now)
+{
+	char d[HTTP_DATE_LEN + 1];
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	/* C locale day and month names, as the IMF-fixdate grammar wants. */
+	if (strftime(d, sizeof d, "%a, %d %b %Y %H:%M:%S GMT", &tm) == HTTP_DATE_LEN)
+		memcpy(r->buf + r->date_off, d, HTTP_DATE_LEN);
+}
+
+static int
+http_resp_build(struct http_resp *r, int status, const char *ctype,
+    const char *body, size_t body_len, const char *connection)
+{
+	size_t cap = 256 + strlen(ctype) + body_len;
+	char *b = malloc(cap);
+	int n, m;
+
+	if (b == NULL)
+		return -1;
+	n = snprintf(b, cap, "HTTP/1.1 %03d %s\r\n", status, http_reason(status));
+	m = n + 6;
+	n += snprintf(b + n, cap - n, "Date: %*s\r\n", HTTP_DATE_LEN, "");
+	if (!http_no_content(status))
+		n += snprintf(b + n, cap - n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+		    ctype, body_len);
+	else
+		body_len = 0;
+	if (connection)
+		n += snprintf(b + n, cap - n, "Connection: %s\r\n", connection);
+	n += snprintf(b + n, cap - n, "\r\n");
+	memcpy(b + n, body, body_len);
+	free(r->buf);
+	r->buf = b;
+	r->head_len = n;
+	r->len = n + body_len;
+	r->date_off = m;
+	http_resp_date(r, time(NULL));
+	return 0;
+}
+
+static int
+http_build(struct http_conf *hc)
+{
+	/* HTTP/1.1 keeps alive by default; an HTTP/1.0 client asked for
+	 * keep-alive and must be told it got it. */
+	static const char *const conn[HTTP_NRESP] = { NULL, "keep-alive", "close" };
+
+	for (int i = 0; i < HTTP_NRESP; i++)
+		if (http_resp_build(&hc->resp[i], hc->status, hc->content_type,
+		    hc->body, hc->body_len, conn[i]) < 0)
+			return -1;
+	hc->date = time(NULL);
+	return 0;
+}
+
+/* Answers to malformed requests, shared by every listener of the process. */
+static struct http_resp http_errs[3];
+static time_t http_errs_date;
+
+static struct http_resp *
+http_err_resp(int status, time_t now)
+{
+	static const struct {
+		int status;
+		const char *body;
+	} errs[3] = {
+		{ 400, "bad request\n" },
+		{ 431, "request header fields too large\n" },
+		{ 505, "HTTP version not supported\n" },
+	};
+	int i = status == 431 ? 1 : status == 505 ? 2 : 0;
+	struct http_resp *r = &http_errs[i];
+
+	if (r->buf == NULL && http_resp_build(r, errs[i].status, "text/plain",
+	    errs[i].body, strlen(errs[i].body), "close") < 0)
+		return NULL;
+	if (now != http_errs_date) {
+		for (int j = 0; j < 3; j++)
+			if (http_errs[j].buf)
+				http_resp_date(&http_errs[j], now);
+		http_errs_date = now;
+	}
+	return r;
+}
+
+/* ---- the connection ---- */
+
+/* Responses to one batch of pipelined requests leave in one send(), as a
+ * hand-written epoll server's would. Per process: http_read never nests,
+ * and empties it before returning. */
+static char http_batch[16 * 1024];
+static size_t http_batch_len;
+
+/* -1: c is closing and its http_conn freed; touch neither. */
+static int
+http_flush(struct conn *c)
+{
+	size_t n = http_batch_len;
+
+	http_batch_len = 0;
+	return n ? conn_write(c, http_batch, n) : 0;
+}
+
+static int
+http_queue(struct conn *c, const char *p, size_t n)
+{
+	if (http_batch_len + n > sizeof http_batch && http_flush(c) < 0)
+		return -1;
+	if (n > sizeof http_batch)
+		return conn_write(c, p, n);
+	memcpy(http_batch + http_batch_len, p, n);
+	http_batch_len += n;
+	return 0;
+}
+
+static size_t
+http_read(struct conn *c, const char *buf, size_t len)
+{
+	struct http_conn *h = c->data;
+	struct http_conf *hc = h->conf;
+	struct http_resp *r;
+	struct http_req req;
+	size_t off = 0;
+	time_t now;
+	int close;
+	long n;
+
+	while (off < len) {
+		if (h->body == HTTP_BODY_LENGTH) {
+			size_t k = len - off < h->left ? len - off : (size_t)h->left;
+
+			off += k;
+			if ((h->left -= k) == 0)
+				h->body = HTTP_BODY_NONE;
+			continue;
+		}
+		if (h->body == HTTP_BODY_CHUNKED) {
+			/* The response went out already; broken framing leaves
+			 * no way to find the next request: just close. */
+			if ((n = http_chunked(&h->ch, buf + off, len - off)) < 0) {
+				if (http_flush(c) == 0)
+					conn_close_after_write(c);
+				return off;
+			}
+			off += n;
+			if (http_chunked_done(&h->ch))
+				h->body = HTTP_BODY_NONE;
+			continue;
+		}
+		/* Pipelining: stop producing; conn.c offers the rest again.
+		 * (The batch may add up to its size above the mark.) */
+		if (conn_blocked(c))
+			break;
+		if ((n = http_parse(buf + off, len - off, &req)) == 0)
+			break;
+		now = (time_t)ev_now(c->loop);
+		if (n < 0) {
+			if ((r = http_err_resp(-n, now)) == NULL) {
+				http_batch_len = 0;
+				conn_close(c);
+				return off;
+			}
+			/* Leave the bad bytes unconsumed: conn.c then lingers. */
+			if (http_queue(c, r->buf, r->len) == 0 && http_flush(c) == 0)
+				conn_close_after_write(c);
+			return off;
+		}
+		off += n;
+		/* HTTP/1.1 persists unless "close"; HTTP/1.0 only with
+		 * "keep-alive" (RFC 9112 9.3). */
+		close = h->stopping || req.close || (req.minor == 0 && !req.keep_alive);
+		r = &hc->resp[close ? HTTP_CLOSE : req.minor == 0 ? HTTP_KEEP10 : HTTP_KEEP];
+		if (now != hc->date) {
+			for (int i = 0; i < HTTP_NRESP; i++)
+				http_resp_date(&hc->resp[i], now);
+			hc->date = now;
+		}
+		/* The response goes out as soon as the head is in; the content
+		 * is skipped after it (RFC 9110 10.1.1: we say we keep reading). */
+		if (http_queue(c, r->buf, req.head ? r->head_len : r->len) < 0)
+			return off;
+		if (close) {
+			if (http_flush(c) == 0)
+				conn_close_after_write(c);
+			return off;
+		}
+		h->body = req.body;
+		h->left = req.length;
+		memset(&h->ch, 0, sizeof h->ch);
+	}
+	if (http_flush(c) < 0)
+		return off;
+	if (h->stopping && off == len && h->body == HTTP_BODY_NONE)
+		conn_close_after_write(c);
+	return off;
+}
+
+/* Worker stopping: an idle connection (no partial request, no content
+ * being skipped) closes now, or once the response in flight is written; a
+ * busy one answers its current request with "Connection: close". */
+static void
+http_stop(struct conn *c)
+{
+	struct http_conn *h = c->data;
+
+	if (c->in_len == 0 && h->body == HTTP_BODY_NONE)
+		conn_close_after_write(c);
+	else
+		h->stopping = 1;
+}
+
+static void
+http_free(struct conn *c)
+{
+	free(c->data);
+}
+
+static const struct conn_ops http_ops = {
+	.read = http_read,
+	.stop = http_stop,
+	.free = http_free,
+};
+
+static void
+http_accept(void *conf, const struct handler_conn *hconn)
+{
+	struct http_conn *h = calloc(1, sizeof *h);
+
+	if (h == NULL) {
+		log_warn("%s: connection dropped", hconn->listener);
+		close(hconn->fd);
+		return;
+	}
+	h->conf = conf;
+	if (conn_new(hconn->loop, hconn->fd, &http_ops, h) == NULL) {
+		log_warn("%s: connection dropped", hconn->listener);
+		free(h);
+	}
+}
+
+/* ---- configuration ---- */
+
+static void
+http_conf_free(void *conf)
+{
+	struct http_conf *hc = conf;
+
+	if (hc == NULL)
+		return;
+	for (int i = 0; i < HTTP_NRESP; i++)
+		free(hc->resp[i].buf);
+	free(hc->body);
+	free(hc->content_type);
+	free(hc);
+}
+
+static void *
+http_conf_new(void)
+{
+	struct http_conf *hc = calloc(1, sizeof *hc);
+
+	if (hc == NULL)
+		return NULL;
+	hc->status = 200;
+	hc->body = strdup("ok\n");
+	hc->body_len = 3;
+	hc->content_type = strdup("text/plain");
+	if (hc->body == NULL || hc->content_type == NULL || http_build(hc) < 0) {
+		http_conf_free(hc);
+		return NULL;
+	}
+	return hc;
+}
+
+/* body takes \n \r \t \\ escapes, since an INI value is one line. */
+static int
+http_unescape(const char *s, char **out, size_t *out_len, char *err, size_t errlen)
+{
+	char *b = malloc(strlen(s) + 1), *p = b;
+
+	if (b == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (; *s; s++) {
+		if (*s != '\\') {
+			*p++ = *s;
+			continue;
+		}
+		switch (*++s) {
+		case 'n': *p++ = '\n'; break;
+		case 'r': *p++ = '\r'; break;
+		case 't': *p++ = '\t'; break;
+		case '\\': *p++ = '\\'; break;
+		default:
+			snprintf(err, errlen, "body: bad escape \"\\%.1s\" (use \\n \\r \\t \\\\)", s);
+			free(b);
+			return -1;
+		}
+	}
+	*out = b;
+	*out_len = p - b;
+	return 0;
+}
+
+/* type "/" subtype, then parameters of visible characters: enough to keep
+ * a CR, LF or control out of the response head. */
+static int
+http_media_type(const char *s)
+{
+	const char *p = s;
+
+	while (http_tchar[(unsigned char)*p])
+		p++;
+	if (p == s || *p++ != '/')
+		return 0;
+	s = p;
+	while (http_tchar[(unsigned char)*p])
+		p++;
+	if (p == s)
+		return 0;
+	for (; *p; p++)
+		if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f)
+			return 0;
+	return strlen(s) < 200;
+}
+
+static int
+http_conf_set(void *conf, const char *key, const char *value, char *err, size_t errlen)
+{
+	struct http_conf *hc = conf;
+	char *s;
+	size_t n;
+
+	if (strcmp(key, "status") == 0) {
+		if (strlen(value) != 3 || strspn(value, "0123456789") != 3 ||
+		    value[0] < '1') {
+			snprintf(err, errlen, "status: \"%s\" is not an HTTP status code (200..999)",
+			    value);
+			return -1;
+		}
+		if (value[0] == '1') {
+			snprintf(err, errlen, "status: %s is an interim (1xx) code; a client "
+			    "would wait forever for the final response", value);
+			return -1;
+		}
+		hc->status = atoi(value);
+	} else if (strcmp(key, "body") == 0) {
+		if (http_unescape(value, &s, &n, err, errlen) < 0)
+			return -1;
+		free(hc->body);
+		hc->body = s;
+		hc->body_len = n;
+		hc->body_set = 1;
+	} else if (strcmp(key, "content_type") == 0) {
+		if (!http_media_type(value)) {
+			snprintf(err, errlen, "content_type: \"%s\" is not a media type "
+			    "(type/subtype[; parameter=value])", value);
+			return -1;
+		}
+		if ((s = strdup(value)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		free(hc->content_type);
+		hc->content_type = s;
+	} else {
+		return HANDLER_KEY_UNKNOWN;
+	}
+	if (http_build(hc) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+http_conf_check(void *conf, char *err, size_t errlen)
+{
+	struct http_conf *hc = conf;
+
+	if (hc->body_set && http_no_content(hc->status)) {
+		snprintf(err, errlen, "body: a %d response has no content", hc->status);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+http_conf_dump(const void *conf, FILE *out)
+{
+	const struct http_conf *hc = conf;
+
+	fprintf(out, "status = %d\nbody = ", hc->status);
+	for (size_t i = 0; i < hc->body_len; i++) {
+		switch (hc->body[i]) {
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\t': fputs("\\t", out); break;
+		case '\\': fputs("\\\\", out); break;
+		default: fputc(hc->body[i], out);
+		}
+	}
+	fprintf(out, "\ncontent_type = %s\n", hc->content_type);
+}
+
+const struct handler handler_http = {
+	.name = "http",
+	.conf_new = http_conf_new,
+	.conf_set = http_conf_set,
+	.conf_check = http_conf_check,
+	.conf_dump = http_conf_dump,
+	.conf_free = http_conf_free,
+	.accept = http_accept,
+};
