@@ -80,7 +80,7 @@ main_daemonize(void)
 {
 	int p[2], null;
 	pid_t pid;
-	char c;
+	char c = 1;  /* a master that dies before it reports is a failure */
 
 	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
 		fprintf(stderr, "acceptd: daemonize: %s\n", strerror(errno));
