@@ -1,6 +1,7 @@
 /* listen: a listener's sockets, bound as Tornado's bind_sockets() binds:
  * one per resolved address (times the reuseport copies), or a unix path. */
 #include <errno.h>
+#include <linux/filter.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,7 +20,7 @@
 struct listen_sock *
 listen_sock_for(struct listen_set *s, int a, int w)
 {
-	return &s->socks[a * s->copies + (s->copies > 1 ? w % s->copies : 0)];
+	return &s->socks[(s->copies > 1 ? w % s->copies : 0) * s->naddrs + a];
 }
 
 void
@@ -113,6 +114,62 @@ listen_get_port(const struct sockaddr_storage *ss)
 	return -1;
 }
 
+/* The options a bound socket can still change, then listen(): on a new
+ * socket and on one a reload keeps. -1 with the failing call in *op. */
+static int
+listen_opts(const struct conf_listener *l, int fd, int fam, const char **op)
+{
+	int on = 1, off = 0, defer = 1, tfo = l->fastopen;
+
+	if (fam != AF_UNIX) {
+		/* Accepted sockets inherit SO_KEEPALIVE from the listener. */
+		*op = "setsockopt SO_KEEPALIVE";
+		if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, l->keepalive ? &on : &off,
+		    sizeof on) < 0)
+			return -1;
+		/* 1 s, as nginx's "deferred": the kernel holds the connection
+		 * until data arrives or the SYN-ACK retransmits run out. */
+		*op = "setsockopt TCP_DEFER_ACCEPT";
+		if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT,
+		    l->defer_accept ? &defer : &off, sizeof defer) < 0)
+			return -1;
+		*op = "setsockopt TCP_FASTOPEN";
+		if (tfo && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &tfo, sizeof tfo) < 0)
+			return -1;
+	}
+	/* listen() again on a listening socket only changes the backlog. */
+	*op = "listen";
+	return listen(fd, l->backlog);
+}
+
+int
+listen_update(const struct conf_listener *l, struct listen_set *s, char *err, size_t errlen)
+{
+	const char *op;
+
+	for (int i = 0; i < s->naddrs * s->copies; i++) {
+		struct listen_sock *ls = &s->socks[i];
+
+		if (ls->fd >= 0 && listen_opts(l, ls->fd, ls->ss.ss_family, &op) < 0)
+			return listen_fail(l, op, (struct sockaddr *)&ls->ss, ls->len, errno,
+			    err, errlen);
+	}
+	return 0;
+}
+
+int
+listen_same(const struct conf_listener *old, const struct conf_listener *l)
+{
+	if (old->naddrs != l->naddrs || old->port != l->port ||
+	    old->ipv6only != l->ipv6only || old->reuseport != l->reuseport)
+		return 0;
+	for (int i = 0; i < l->naddrs; i++)
+		if (old->addrs[i].len != l->addrs[i].len ||
+		    memcmp(&old->addrs[i].ss, &l->addrs[i].ss, l->addrs[i].len) != 0)
+			return 0;
+	return 1;
+}
+
 /* One socket: options that must precede bind, bind, options that must
  * precede listen, listen. Returns the fd, -1 with err (errno kept), or -2
  * for a family the kernel lacks (skipped, as Tornado skips EAFNOSUPPORT). */
@@ -120,7 +177,7 @@ static int
 listen_one(const struct conf_listener *l, struct listen_sock *ls, char *err, size_t errlen)
 {
 	const struct sockaddr *sa = (const void *)&ls->ss;
-	int fd, on = 1, fam = ls->ss.ss_family, defer = 1;
+	int fd, on = 1, fam = ls->ss.ss_family;
 	const char *op;
 
 	fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -140,20 +197,6 @@ listen_one(const struct conf_listener *l, struct listen_sock *ls, char *err, siz
 		if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 		    &l->ipv6only, sizeof l->ipv6only) < 0)
 			goto fail;
-		/* Accepted sockets inherit SO_KEEPALIVE from the listener. */
-		op = "setsockopt SO_KEEPALIVE";
-		if (l->keepalive && setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
-			goto fail;
-		/* 1 s, as nginx's "deferred": the kernel holds the connection
-		 * until data arrives or the SYN-ACK retransmits run out. */
-		op = "setsockopt TCP_DEFER_ACCEPT";
-		if (l->defer_accept && setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT,
-		    &defer, sizeof defer) < 0)
-			goto fail;
-		op = "setsockopt TCP_FASTOPEN";
-		if (l->fastopen && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN,
-		    &l->fastopen, sizeof l->fastopen) < 0)
-			goto fail;
 	}
 	op = "bind";
 	if (bind(fd, sa, ls->len) < 0)
@@ -164,8 +207,7 @@ listen_one(const struct conf_listener *l, struct listen_sock *ls, char *err, siz
 		if (getsockname(fd, (struct sockaddr *)&ls->ss, &ls->len) < 0)
 			goto fail;
 	}
-	op = "listen";
-	if (listen(fd, l->backlog) < 0)
+	if (listen_opts(l, fd, fam, &op) < 0)
 		goto fail;
 	return ls->fd = fd;
 fail:
@@ -198,7 +240,7 @@ retry:
 		    listen_unix_stale(l, (const void *)&ca->ss, ca->len, err, errlen) < 0)
 			goto fail;
 		for (int k = 0; k < copies; k++) {
-			struct listen_sock *ls = &out->socks[a * copies + k];
+			struct listen_sock *ls = &out->socks[k * l->naddrs + a];
 			int rc;
 
 			ls->ss = ca->ss;
@@ -241,4 +283,78 @@ fail:
 		errno = e;
 	}
 	return -1;
+}
+
+int
+listen_add_copy(const struct conf_listener *l, struct listen_set *s, char *err,
+    size_t errlen)
+{
+	struct listen_sock *socks, *ls;
+	int n = s->naddrs;
+
+	socks = realloc(s->socks, (s->copies + 1) * n * sizeof *socks);
+	if (!socks) {
+		snprintf(err, errlen, "listener %s: out of memory", l->name);
+		return -1;
+	}
+	s->socks = socks;
+	ls = &socks[s->copies * n];
+	for (int a = 0; a < n; a++) {
+		ls[a] = socks[a];       /* copy 0's address, with its real port */
+		if (socks[a].fd >= 0 && listen_one(l, &ls[a], err, errlen) < 0) {
+			while (a--)
+				if (ls[a].fd >= 0)
+					close(ls[a].fd);
+			return -1;
+		}
+	}
+	s->copies++;
+	return 0;
+}
+
+void
+listen_drop_copy(struct listen_set *s)
+{
+	struct listen_sock *ls;
+
+	if (s->copies < 2)
+		return;
+	s->copies--;
+	ls = &s->socks[s->copies * s->naddrs];
+	for (int a = 0; a < s->naddrs; a++)
+		if (ls[a].fd >= 0)
+			close(ls[a].fd);
+}
+
+/* The reuseport group keeps its sockets in listen() order and, when one
+ * closes, moves the last into its slot: as copies are only ever added and
+ * closed at the end, group index k is copy k. A classic BPF program on the
+ * group returns the index of the socket to use (SO_ATTACH_REUSEPORT_CBPF,
+ * Linux 4.5): a random one below n. The copies at n and above then get no
+ * new connection, only what was already queued, which their worker drains
+ * before the close. Without it, closing a copy resets its queue (unless
+ * net.ipv4.tcp_migrate_req is on, which is off by default). */
+int
+listen_steer(struct listen_set *s, int n)
+{
+	struct sock_filter code[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, (__u32)(SKF_AD_OFF + SKF_AD_RANDOM) },
+		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (__u32)(n > 0 ? n : 1) },
+		{ BPF_RET | BPF_A, 0, 0, 0 },
+	};
+	struct sock_fprog prog = { .len = 3, .filter = code };
+
+	for (int a = 0; a < s->naddrs; a++) {
+		int fd = s->socks[a].fd, rc;
+
+		if (fd < 0 || s->copies < 2)
+			continue;
+		if (n >= s->copies)
+			rc = setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &fd, sizeof fd);
+		else
+			rc = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+		if (rc < 0 && !(n >= s->copies && errno == ENOENT))
+			return -1;
+	}
+	return 0;
 }

@@ -14,8 +14,9 @@ struct listen_sock {
 	socklen_t len;
 };
 
-/* socks[a * copies + k]: address a, reuseport copy k (copies = 1 unless
- * the listener uses SO_REUSEPORT, then one per worker). */
+/* socks[k * naddrs + a]: address a, reuseport copy k (copies = 1 unless
+ * the listener uses SO_REUSEPORT, then one per worker). Copy-major, so
+ * copies are added and dropped at the end as workers come and go. */
 struct listen_set {
 	struct listen_sock *socks;
 	int naddrs, copies;
@@ -27,6 +28,22 @@ int listen_bind(const struct conf_listener *l, int copies, struct listen_set *ou
     char *err, size_t errlen);
 /* The socket worker w watches for address a. */
 struct listen_sock *listen_sock_for(struct listen_set *s, int a, int w);
+/* Apply what may change on a bound socket (backlog, keepalive,
+ * defer_accept, fastopen) from l: a reload that keeps the socket. */
+int listen_update(const struct conf_listener *l, struct listen_set *s, char *err,
+    size_t errlen);
+/* Whether a reload may keep old's sockets for l: same addresses, port and
+ * the options fixed at bind time. */
+int listen_same(const struct conf_listener *old, const struct conf_listener *l);
+/* One more reuseport copy of every address, on the port already bound. */
+int listen_add_copy(const struct conf_listener *l, struct listen_set *s,
+    char *err, size_t errlen);
+/* Close the last copy (after its worker has drained it). */
+void listen_drop_copy(struct listen_set *s);
+/* Steer new connections of the reuseport group to copies 0..n-1 only, so
+ * copies n.. can drain their queues and close without resetting anything;
+ * n >= copies lifts the steering. 0, or -1 with errno. */
+int listen_steer(struct listen_set *s, int n);
 /* Close every socket; unlink_unix also removes a unix socket's file. */
 void listen_close(struct listen_set *s, int unlink_unix);
 

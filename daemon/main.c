@@ -24,6 +24,8 @@
 #define RUNSTATEDIR "/run"
 #endif
 #define MAIN_PIDFILE RUNSTATEDIR "/acceptd.pid"
+/* How long -s reload waits for the master to say how the reload went. */
+#define MAIN_RELOAD_WAIT_MS 30000
 
 static void
 main_usage(FILE *out)
@@ -39,6 +41,28 @@ main_usage(FILE *out)
 	    "  -h         this help\n", MAIN_CONF);
 }
 
+/* The number of the last reload and its outcome, from PIDFILE.reload. */
+static unsigned
+main_reload_status(const char *pidfile, char *text, size_t n)
+{
+	char path[4096], buf[1300];
+	unsigned seq = 0;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof path, "%s.reload", pidfile);
+	*text = '\0';
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	if (sscanf(buf, "%u %1023[^\n]", &seq, text) < 2)
+		return 0;
+	(void)n;
+	return seq;
+}
+
 static int
 main_signal(const struct conf *conf, const char *name)
 {
@@ -47,6 +71,8 @@ main_signal(const struct conf *conf, const char *name)
 		{ "reopen", SIGUSR1 }, { "upgrade", SIGUSR2 },
 	};
 	const char *path = conf->pidfile ? conf->pidfile : MAIN_PIDFILE;
+	char before[1024], after[1024];
+	unsigned seq = 0;
 	long pid = 0;
 	FILE *f;
 
@@ -54,7 +80,8 @@ main_signal(const struct conf *conf, const char *name)
 		if (strcmp(name, sigs[i].name) != 0)
 			continue;
 		if (!(f = fopen(path, "r"))) {
-			fprintf(stderr, "acceptd: pidfile %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "acceptd: no master running? pidfile %s: %s\n", path,
+			    strerror(errno));
 			return 1;
 		}
 		if (fscanf(f, "%ld", &pid) != 1 || pid < 2 || pid > INT_MAX) {
@@ -63,11 +90,30 @@ main_signal(const struct conf *conf, const char *name)
 			return 1;
 		}
 		fclose(f);
+		if (sigs[i].sig == SIGHUP)
+			seq = main_reload_status(path, before, sizeof before);
 		if (kill((pid_t)pid, sigs[i].sig) < 0) {
-			fprintf(stderr, "acceptd: signal %s to pid %ld: %s\n", name, pid, strerror(errno));
+			fprintf(stderr, "acceptd: signal %s to pid %ld: %s\n", name, pid,
+			    errno == ESRCH ? "no such process (stale pidfile?)" : strerror(errno));
 			return 1;
 		}
-		return 0;
+		if (sigs[i].sig != SIGHUP)
+			return 0;
+		/* Wait for the master's verdict: nobody should have to read a
+		 * log to learn that a reload failed. */
+		for (int waited = 0; waited < MAIN_RELOAD_WAIT_MS; waited += 10) {
+			if (main_reload_status(path, after, sizeof after) != seq) {
+				if (strncmp(after, "ok", 2) == 0)
+					return 0;
+				fprintf(stderr, "acceptd: reload %s\n", after);
+				return 1;
+			}
+			if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+				break;
+			usleep(10000);
+		}
+		fprintf(stderr, "acceptd: reload: no answer from pid %ld\n", pid);
+		return 1;
 	}
 	fprintf(stderr, "acceptd: -s: unknown signal '%s' (reload, stop, quit, reopen, upgrade)\n", name);
 	return 2;
@@ -167,7 +213,5 @@ main(int argc, char **argv)
 		ready_fd = main_daemonize();
 	}
 	log_setup(conf->log_syslog, conf->log_level);
-	rc = master_run(conf, ready_fd);
-	conf_free(conf);
-	return rc;
+	return master_run(conf, ready_fd);   /* it owns conf now */
 }

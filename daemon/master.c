@@ -1,9 +1,12 @@
 /* master: the master process: binds, drops privileges, forks the workers,
- * replaces those that die, and turns signals into stops. It never accepts. */
+ * replaces those that die, reloads, resizes, and turns signals into stops.
+ * It never accepts. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,56 +25,103 @@
 
 /* A worker that dies younger than this is crashing, not finishing: its
  * replacement waits, doubling up to MASTER_BACKOFF_MAX, so a broken
- * worker never turns the master into a fork loop. */
+ * worker never turns the master into a fork loop. A worker that lived
+ * MASTER_QUIET resets the backoff. */
 #define MASTER_YOUNG 1.0
+#define MASTER_QUIET 10.0
 #define MASTER_BACKOFF_MIN 0.1
 #define MASTER_BACKOFF_MAX 10.0
 /* After the drain deadline, how long workers get before SIGKILL. */
 #define MASTER_KILL_GRACE 2.0
+/* Between steering new connections off a reuseport copy and telling its
+ * worker to drain: handshakes the kernel already assigned to that copy
+ * complete in about a round trip; this is many. */
+#define MASTER_STEER_DELAY 0.2
+#define MASTER_MAX_WORKERS 1024
+
+/* A listener's sockets, shared by the generations that use them: a reload
+ * that keeps a listener hands the same sockets to the new workers. */
+struct master_lset {
+	struct listen_set s;
+	int refs;                       /* generations using it */
+	struct master_lset *next;
+};
+
+/* One configuration and the workers started with it. */
+struct master_gen {
+	struct conf *conf;
+	struct master_lset **lsets;     /* per listener, in conf order */
+	int live;                       /* its workers still running */
+	struct master_gen *next;
+};
 
 struct master_worker {
-	pid_t pid;                 /* 0: not running */
+	pid_t pid;                      /* 0: waiting to be respawned */
+	struct master_gen *gen;
+	int index;
+	int leaving;                    /* told (or about) to drain: no respawn */
+	int signalled;
 	ev_tstamp started;
 	double backoff;
 	ev_timer respawn;
-	int index;
+	struct master_worker *next;     /* on the leaving list */
 };
 
 enum { MASTER_RUNNING, MASTER_DRAINING, MASTER_FAST };
 
 static struct {
 	struct ev_loop *loop;
-	struct conf *conf;
-	struct listen_set *sets;
-	struct master_worker *w;
+	struct master_gen *cur, *gens;  /* the current one; all of them */
+	struct master_lset *lsets;
+	struct master_worker *slot[MASTER_MAX_WORKERS];
+	struct master_worker *leaving;
+	int nworkers;
 	int stopping;
+	unsigned reloads;
+	int status_fd;                  /* PIDFILE.reload, for -s reload */
+	int ready_fd;
 	ev_signal sigs[9];
 	int nsigs;
 	ev_child child;
-	ev_timer kill_timer;
-	int ready_fd;
-} master;
+	ev_timer kill_timer, term_timer;
+} master = { .status_fd = -1, .ready_fd = -1 };
 
 static void master_spawn(struct master_worker *w);
+static int master_gen_has(const struct master_gen *g, const struct master_lset *ls);
+static void master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
-/* In a new worker: the master's watchers must not fire there. */
+/* In a new worker: the master's watchers must not fire there, and the
+ * sockets of other generations must not stay open in it. */
 static void
-master_forget(void)
+master_forget(struct master_gen *gen)
 {
+	struct master_worker *w;
+
 	for (int i = 0; i < master.nsigs; i++)
 		ev_signal_stop(master.loop, &master.sigs[i]);
 	ev_child_stop(master.loop, &master.child);
 	ev_timer_stop(master.loop, &master.kill_timer);
-	for (int i = 0; i < master.conf->workers; i++)
-		ev_timer_stop(master.loop, &master.w[i].respawn);
+	ev_timer_stop(master.loop, &master.term_timer);
+	for (int i = 0; i < MASTER_MAX_WORKERS; i++)
+		if (master.slot[i])
+			ev_timer_stop(master.loop, &master.slot[i]->respawn);
+	for (w = master.leaving; w; w = w->next)
+		ev_timer_stop(master.loop, &w->respawn);
+	for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
+		if (!master_gen_has(gen, ls))
+			listen_close(&ls->s, 0);
 	if (master.ready_fd >= 0)
 		close(master.ready_fd);
+	if (master.status_fd >= 0)
+		close(master.status_fd);
 	ev_loop_fork(master.loop);
 }
 
 static void
 master_spawn(struct master_worker *w)
 {
+	struct master_gen *g = w->gen;
+	struct listen_set *sets;
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -82,12 +132,30 @@ master_spawn(struct master_worker *w)
 		return;
 	}
 	if (pid == 0) {
-		master_forget();
-		exit(worker_run(master.loop, master.conf, master.sets, w->index));
+		master_forget(g);
+		if (!(sets = calloc(g->conf->nlisteners, sizeof *sets)))
+			_exit(1);
+		for (int i = 0; i < g->conf->nlisteners; i++)
+			sets[i] = g->lsets[i]->s;
+		exit(worker_run(master.loop, g->conf, sets, w->index));
 	}
 	w->pid = pid;
 	w->started = ev_now(master.loop);
+	g->live++;
 	log_info("worker %d started (pid %d)", w->index, (int)pid);
+}
+
+static struct master_worker *
+master_worker_new(struct master_gen *g, int index)
+{
+	struct master_worker *w = calloc(1, sizeof *w);
+
+	if (!w)
+		return NULL;
+	w->gen = g;
+	w->index = index;
+	ev_init(&w->respawn, master_respawn_cb);
+	return w;
 }
 
 static void
@@ -96,8 +164,120 @@ master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct master_worker *w = (struct master_worker *)((char *)t -
 	    offsetof(struct master_worker, respawn));
 
-	if (master.stopping == MASTER_RUNNING && !w->pid)
+	if (master.stopping == MASTER_RUNNING && !w->pid && !w->leaving)
 		master_spawn(w);
+}
+
+static void
+master_lset_release(struct master_lset *ls)
+{
+	struct master_lset **p;
+
+	if (--ls->refs > 0)
+		return;
+	for (p = &master.lsets; *p != ls; p = &(*p)->next)
+		;
+	*p = ls->next;
+	listen_close(&ls->s, 1);
+	free(ls);
+}
+
+static void
+master_gen_free(struct master_gen *g)
+{
+	struct master_gen **p;
+
+	for (p = &master.gens; *p && *p != g; p = &(*p)->next)
+		;
+	if (*p)
+		*p = g->next;
+	for (int i = 0; g->lsets && i < g->conf->nlisteners; i++)
+		if (g->lsets[i])
+			master_lset_release(g->lsets[i]);
+	free(g->lsets);
+	conf_free(g->conf);
+	free(g);
+}
+
+/* Reuseport copies above the worker count close once no live worker may
+ * still be draining them; steering ends when none is left. */
+static void
+master_trim(void)
+{
+	struct master_gen *g = master.cur;
+	struct conf_listener *l = g->conf->listeners;
+
+	for (int i = 0; i < g->conf->nlisteners; i++, l = l->next) {
+		struct listen_set *s = &g->lsets[i]->s;
+
+		if (s->copies < 2 || s->copies <= master.nworkers)
+			continue;
+		while (s->copies > master.nworkers) {
+			int busy = 0;
+
+			for (struct master_worker *w = master.leaving; w; w = w->next)
+				busy |= w->pid && w->index == s->copies - 1;
+			if (busy)
+				break;
+			listen_drop_copy(s);
+		}
+		if (s->copies <= master.nworkers && listen_steer(s, s->copies) < 0)
+			log_warn("listener %s: lifting the reuseport steering", l->name);
+	}
+}
+
+/* Every reuseport listener of the current generation sends new
+ * connections only to the copies of the workers that stay. */
+static int
+master_steer(void)
+{
+	struct master_gen *g = master.cur;
+	int steered = 0;
+
+	for (int i = 0; i < g->conf->nlisteners; i++) {
+		struct listen_set *s = &g->lsets[i]->s;
+
+		if (s->copies <= master.nworkers)
+			continue;
+		if (listen_steer(s, master.nworkers) < 0)
+			log_warn("reuseport steering (SO_ATTACH_REUSEPORT_CBPF)");
+		steered = 1;
+	}
+	return steered;
+}
+
+/* TERM every leaving worker not yet told; after a steering change, wait
+ * for the kernel's in-flight handshakes first. */
+static void
+master_term_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	for (struct master_worker *w = master.leaving; w; w = w->next)
+		if (w->pid && !w->signalled) {
+			w->signalled = 1;
+			kill(w->pid, SIGTERM);
+		}
+}
+
+static void
+master_retire(struct master_worker *w, int steered)
+{
+	ev_timer_stop(master.loop, &w->respawn);
+	w->leaving = 1;
+	w->next = master.leaving;
+	master.leaving = w;
+	if (!w->pid) {
+		/* waiting to be respawned: nothing to drain */
+		master.leaving = w->next;
+		free(w);
+		return;
+	}
+	if (!steered) {
+		master_term_cb(master.loop, NULL, 0);
+		return;
+	}
+	ev_timer_stop(master.loop, &master.term_timer);
+	ev_timer_set(&master.term_timer, MASTER_STEER_DELAY, 0.);
+	ev_timer_start(master.loop, &master.term_timer);
 }
 
 static int
@@ -105,57 +285,87 @@ master_live_workers(void)
 {
 	int n = 0;
 
-	for (int i = 0; i < master.conf->workers; i++)
-		n += master.w[i].pid != 0;
+	for (int i = 0; i < master.nworkers; i++)
+		n += master.slot[i] && master.slot[i]->pid != 0;
+	for (struct master_worker *w = master.leaving; w; w = w->next)
+		n += w->pid != 0;
 	return n;
+}
+
+static void
+master_log_exit(struct master_worker *w, pid_t pid, int st, int expected)
+{
+	if (WIFSIGNALED(st))
+		log_msg(expected ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, 0,
+		    "worker %d (pid %d) killed by signal %d (%s)%s", w->index, (int)pid,
+		    WTERMSIG(st), strsignal(WTERMSIG(st)), WCOREDUMP(st) ? ", core dumped" : "");
+	else if (expected && WEXITSTATUS(st) == 0)
+		log_info("worker %d (pid %d) exited", w->index, (int)pid);
+	else
+		log_msg(expected ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, 0,
+		    "worker %d (pid %d) exited with status %d", w->index, (int)pid,
+		    WEXITSTATUS(st));
 }
 
 static void
 master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
-	struct master_worker *w = NULL;
-	int st = c->rstatus;
+	struct master_worker *w = NULL, **p = &master.leaving;
+	struct master_gen *g;
 
-	for (int i = 0; i < master.conf->workers; i++)
-		if (master.w[i].pid == c->rpid)
-			w = &master.w[i];
-	if (!w)
+	for (int i = 0; i < master.nworkers && !w; i++)
+		if (master.slot[i] && master.slot[i]->pid == c->rpid)
+			w = master.slot[i];
+	while (!w && *p && (*p)->pid != c->rpid)
+		p = &(*p)->next;
+	if (!w && !(w = *p))
 		return;
+	g = w->gen;
 	w->pid = 0;
+	g->live--;
+	master_log_exit(w, c->rpid, c->rstatus, w->leaving || master.stopping);
+	if (w->leaving) {
+		*p = w->next;
+		free(w);
+		if (!g->live && g != master.cur)
+			master_gen_free(g);
+		if (master.stopping == MASTER_RUNNING)
+			master_trim();
+		else if (!master_live_workers())
+			ev_break(loop, EVBREAK_ALL);
+		return;
+	}
 	if (master.stopping != MASTER_RUNNING) {
-		log_info("worker %d (pid %d) exited", w->index, (int)c->rpid);
 		if (!master_live_workers())
 			ev_break(loop, EVBREAK_ALL);
 		return;
 	}
-	if (WIFSIGNALED(st))
-		log_warnx("worker %d (pid %d) killed by signal %d (%s)%s", w->index,
-		    (int)c->rpid, WTERMSIG(st), strsignal(WTERMSIG(st)),
-		    WCOREDUMP(st) ? ", core dumped" : "");
-	else
-		log_warnx("worker %d (pid %d) exited with status %d", w->index,
-		    (int)c->rpid, WEXITSTATUS(st));
-	if (ev_now(loop) - w->started >= MASTER_YOUNG)
+	if (ev_now(loop) - w->started >= MASTER_QUIET)
 		w->backoff = 0;
-	if (!w->backoff) {
-		w->backoff = MASTER_BACKOFF_MIN;
+	if (ev_now(loop) - w->started >= MASTER_YOUNG && !w->backoff) {
 		master_spawn(w);
 		return;
 	}
+	w->backoff = w->backoff ? w->backoff * 2 : MASTER_BACKOFF_MIN;
+	if (w->backoff > MASTER_BACKOFF_MAX)
+		w->backoff = MASTER_BACKOFF_MAX;
 	log_warnx("worker %d: respawning in %.1fs (it keeps dying young)", w->index, w->backoff);
 	ev_timer_set(&w->respawn, w->backoff, 0.);
 	ev_timer_start(loop, &w->respawn);
-	w->backoff = w->backoff * 2 > MASTER_BACKOFF_MAX ? MASTER_BACKOFF_MAX : w->backoff * 2;
 }
 
 static void
 master_signal_workers(int sig)
 {
-	for (int i = 0; i < master.conf->workers; i++) {
-		ev_timer_stop(master.loop, &master.w[i].respawn);
-		if (master.w[i].pid)
-			kill(master.w[i].pid, sig);
-	}
+	for (int i = 0; i < master.nworkers; i++)
+		if (master.slot[i]) {
+			ev_timer_stop(master.loop, &master.slot[i]->respawn);
+			if (master.slot[i]->pid)
+				kill(master.slot[i]->pid, sig);
+		}
+	for (struct master_worker *w = master.leaving; w; w = w->next)
+		if (w->pid)
+			kill(w->pid, sig);
 }
 
 static void
@@ -167,17 +377,12 @@ master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 static void
-master_close_listeners(void)
-{
-	for (int i = 0; i < master.conf->nlisteners; i++)
-		listen_close(&master.sets[i], 1);
-}
-
-static void
 master_stop(int fast)
 {
-	double limit = master.conf->shutdown_timeout_ms / 1000.0 + MASTER_KILL_GRACE;
+	struct conf *conf = master.cur->conf;
+	double limit = conf->shutdown_timeout_ms / 1000.0 + MASTER_KILL_GRACE;
 
+	ev_timer_stop(master.loop, &master.term_timer);
 	if (fast || master.stopping == MASTER_DRAINING) {
 		/* INT, or a second TERM/QUIT during the drain: now. */
 		log_info("fast stop");
@@ -186,13 +391,14 @@ master_stop(int fast)
 		master_signal_workers(SIGINT);
 	} else {
 		log_info("graceful stop: draining workers (shutdown_timeout %.1fs)",
-		    master.conf->shutdown_timeout_ms / 1000.0);
+		    conf->shutdown_timeout_ms / 1000.0);
 		master.stopping = MASTER_DRAINING;
 		master_signal_workers(SIGTERM);
 	}
 	/* New connections are refused from now on rather than queued on a
 	 * socket nobody will accept from. */
-	master_close_listeners();
+	for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
+		listen_close(&ls->s, 1);
 	ev_timer_stop(master.loop, &master.kill_timer);
 	ev_timer_set(&master.kill_timer, limit, 0.);
 	ev_timer_start(master.loop, &master.kill_timer);
@@ -200,9 +406,259 @@ master_stop(int fast)
 		ev_break(master.loop, EVBREAK_ALL);
 }
 
+/* The outcome of reload number n, for `acceptd -s reload` to wait on. */
+static void
+master_status(const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+	int n;
+
+	if (master.status_fd < 0)
+		return;
+	n = snprintf(buf, sizeof buf, "%u ", master.reloads);
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 2)
+		n = sizeof buf - 2;
+	buf[n++] = '\n';
+	/* one pwrite, then cut what an older, longer status left behind */
+	if (pwrite(master.status_fd, buf, n, 0) != n || ftruncate(master.status_fd, n) < 0)
+		log_warn("reload status file");
+}
+
+static struct master_lset *
+master_lset_new(void)
+{
+	struct master_lset *ls = calloc(1, sizeof *ls);
+
+	if (ls) {
+		ls->refs = 1;
+		ls->next = master.lsets;
+		master.lsets = ls;
+	}
+	return ls;
+}
+
+/* The sockets of every listener of g: kept from the current generation
+ * where listen_same() allows, bound otherwise; reuseport listeners get a
+ * copy per worker. 0, or -1 with err and nothing changed. */
+static int
+master_gen_bind(struct master_gen *g, char *err, size_t errlen)
+{
+	struct master_gen *old = master.cur;
+	struct conf_listener *l, *o;
+	int i, j, n = g->conf->workers;
+
+	if (!(g->lsets = calloc(g->conf->nlisteners, sizeof *g->lsets)))
+		return snprintf(err, errlen, "out of memory"), -1;
+	for (i = 0, l = g->conf->listeners; l; l = l->next, i++) {
+		struct master_lset *ls = NULL;
+
+		for (j = 0, o = old ? old->conf->listeners : NULL; o && !ls; o = o->next, j++) {
+			int taken = 0;
+
+			for (int k = 0; k < i; k++)
+				taken |= g->lsets[k] == old->lsets[j];
+			if (!taken && old->lsets[j]->s.socks && listen_same(o, l))
+				ls = old->lsets[j];
+		}
+		if (ls) {
+			ls->refs++;
+			g->lsets[i] = ls;
+			continue;
+		}
+		if (!(ls = master_lset_new()))
+			return snprintf(err, errlen, "out of memory"), -1;
+		g->lsets[i] = ls;
+		if (listen_bind(l, l->reuseport ? n : 1, &ls->s, err, errlen) < 0)
+			return -1;
+	}
+	/* Kept sockets change only once every new one is bound: a failed
+	 * reload must leave them as they were. */
+	for (i = 0, l = g->conf->listeners; l; l = l->next, i++) {
+		struct master_lset *ls = g->lsets[i];
+
+		if (ls->refs < 2)
+			continue;
+		if (listen_update(l, &ls->s, err, errlen) < 0)
+			log_warnx("reload: %s", err);
+		while (l->reuseport && ls->s.copies < n)
+			if (listen_add_copy(l, &ls->s, err, errlen) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static void
+master_log_listening(struct master_gen *g, int only_new)
+{
+	struct conf_listener *l;
+	char a[160];
+	int i;
+
+	for (i = 0, l = g->conf->listeners; l; l = l->next, i++) {
+		struct listen_set *s = &g->lsets[i]->s;
+
+		if (only_new && g->lsets[i]->refs > 1)
+			continue;
+		for (int k = 0; k < s->naddrs; k++) {
+			struct listen_sock *ls = &s->socks[k];
+
+			if (ls->fd < 0)
+				continue;
+			conf_format_addr((struct sockaddr *)&ls->ss, ls->len, a, sizeof a);
+			if (s->copies > 1)
+				log_info("listening: %s %s (%d reuseport sockets)", l->name, a, s->copies);
+			else
+				log_info("listening: %s %s", l->name, a);
+		}
+	}
+}
+
+static void
+master_append(char *buf, size_t size, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, " %s", name);
+}
+
+static int
+master_gen_has(const struct master_gen *g, const struct master_lset *ls)
+{
+	for (int i = 0; i < g->conf->nlisteners; i++)
+		if (g->lsets[i] == ls)
+			return 1;
+	return 0;
+}
+
+/* The listener diff, one line: what the operator needs to see. */
+static void
+master_log_diff(struct master_gen *old, struct master_gen *g)
+{
+	char kept[512] = "", added[512] = "", removed[512] = "";
+	struct conf_listener *l;
+	int i;
+
+	for (i = 0, l = g->conf->listeners; l; l = l->next, i++)
+		if (master_gen_has(old, g->lsets[i]))
+			master_append(kept, sizeof kept, l->name);
+		else
+			master_append(added, sizeof added, l->name);
+	for (i = 0, l = old->conf->listeners; l; l = l->next, i++)
+		if (!master_gen_has(g, old->lsets[i]))
+			master_append(removed, sizeof removed, l->name);
+	log_info("reload: listeners kept:%s; added:%s; removed:%s", *kept ? kept : " none",
+	    *added ? added : " none", *removed ? removed : " none");
+}
+
+static void
+master_reload(void)
+{
+	struct master_gen *old = master.cur, *g;
+	char err[1024];
+	int steered, i;
+
+	master.reloads++;
+	log_info("reload: reading %s", old->conf->file);
+	if (!(g = calloc(1, sizeof *g)) ||
+	    !(g->conf = conf_load(old->conf->file, err, sizeof err))) {
+		if (!g)
+			snprintf(err, sizeof err, "out of memory");
+		free(g);
+		log_errorx("reload failed: %s", err);
+		master_status("failed: %s", err);
+		return;
+	}
+	if (master_gen_bind(g, err, sizeof err) < 0) {
+		log_errorx("reload failed: %s", err);
+		master_status("failed: %s", err);
+		master_gen_free(g);
+		master_trim();  /* copies added for the new worker count */
+		return;
+	}
+	/* From here on nothing can fail: the reload applies whole. */
+	g->next = master.gens;
+	master.gens = g;
+	master_log_diff(old, g);
+	master_log_listening(g, 1);
+	log_setup(g->conf->log_syslog, g->conf->log_level);
+	master.cur = g;
+	for (i = 0; i < master.nworkers; i++)
+		if (master.slot[i]) {
+			master_retire(master.slot[i], 1);
+			master.slot[i] = NULL;
+		}
+	master.nworkers = g->conf->workers;
+	steered = master_steer();
+	for (i = 0; i < master.nworkers; i++)
+		if ((master.slot[i] = master_worker_new(g, i)))
+			master_spawn(master.slot[i]);
+	/* Old workers drain once their sockets' new owners exist; with
+	 * steering, after the kernel's in-flight handshakes land too. */
+	ev_timer_stop(master.loop, &master.term_timer);
+	ev_timer_set(&master.term_timer, steered ? MASTER_STEER_DELAY : 0., 0.);
+	ev_timer_start(master.loop, &master.term_timer);
+	if (!old->live)
+		master_gen_free(old);
+	log_info("reload done: %d workers, %d listeners", master.nworkers, g->conf->nlisteners);
+	master_status("ok");
+}
+
+/* TTIN: one worker more; reuseport listeners get one copy more. */
+static void
+master_more(void)
+{
+	struct master_gen *g = master.cur;
+	struct conf_listener *l;
+	char err[512];
+	int i, n = master.nworkers;
+
+	if (n >= MASTER_MAX_WORKERS)
+		return log_warnx("TTIN: already %d workers", n);
+	for (i = 0, l = g->conf->listeners; l; l = l->next, i++) {
+		struct listen_set *s = &g->lsets[i]->s;
+
+		if (l->reuseport && s->copies <= n && listen_add_copy(l, s, err, sizeof err) < 0)
+			return log_errorx("TTIN: %s", err);
+	}
+	master.nworkers = n + 1;
+	if (!master_steer())
+		master_trim();  /* lifts steering that the new copy made moot */
+	if (!(master.slot[n] = master_worker_new(g, n)))
+		return log_errorx("TTIN: out of memory");
+	log_info("TTIN: %d workers", master.nworkers);
+	master_spawn(master.slot[n]);
+}
+
+/* TTOU: one worker fewer; its reuseport copy is steered away from, then
+ * drained by its worker, then closed (master_trim). */
+static void
+master_fewer(void)
+{
+	int n = master.nworkers - 1;
+	struct master_worker *w;
+
+	if (n < 1)
+		return log_warnx("TTOU: already at 1 worker");
+	w = master.slot[n];
+	master.slot[n] = NULL;
+	master.nworkers = n;
+	log_info("TTOU: %d workers", n);
+	if (w)
+		master_retire(w, master_steer());
+	else
+		master_trim();
+}
+
 static void
 master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
+	if (master.stopping != MASTER_RUNNING && s->signum != SIGTERM &&
+	    s->signum != SIGQUIT && s->signum != SIGINT)
+		return;
 	switch (s->signum) {
 	case SIGTERM:
 	case SIGQUIT:
@@ -211,9 +667,18 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	case SIGINT:
 		master_stop(1);
 		break;
+	case SIGHUP:
+		master_reload();
+		break;
+	case SIGTTIN:
+		master_more();
+		break;
+	case SIGTTOU:
+		master_fewer();
+		break;
 	case SIGUSR1:
 		log_info("SIGUSR1: nothing to reopen (logging to %s)",
-		    master.conf->log_syslog ? "syslog" : "stderr");
+		    master.cur->conf->log_syslog ? "syslog" : "stderr");
 		break;
 	default:
 		log_warnx("%s: not built yet; ignored", strsignal(s->signum));
@@ -238,6 +703,8 @@ master_drop_privileges(const struct conf *c)
 	if (c->group && !(gr = getgrnam(c->group)))
 		return log_errorx("group: no such group '%s'", c->group), -1;
 	gid = gr ? gr->gr_gid : pw->pw_gid;
+	if (master.status_fd >= 0 && pw && fchown(master.status_fd, pw->pw_uid, gid) < 0)
+		log_warn("reload status file: chown");
 	if (setgroups(0, NULL) < 0 || setgid(gid) < 0)
 		return log_error("setgid %d", (int)gid), -1;
 	if (pw && setuid(pw->pw_uid) < 0)
@@ -261,31 +728,12 @@ master_write_pidfile(const char *path)
 		unlink(tmp);
 		return -1;
 	}
+	/* Opened now, while the directory is still writable for us. */
+	snprintf(tmp, sizeof tmp, "%s.reload", path);
+	master.status_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (master.status_fd < 0)
+		log_warn("reload status file %s", tmp);
 	return 0;
-}
-
-static void
-master_log_listening(void)
-{
-	struct conf_listener *l;
-	char a[160];
-	int i;
-
-	for (i = 0, l = master.conf->listeners; l; l = l->next, i++) {
-		struct listen_set *s = &master.sets[i];
-
-		for (int k = 0; k < s->naddrs; k++) {
-			struct listen_sock *ls = &s->socks[k * s->copies];
-
-			if (ls->fd < 0)
-				continue;
-			conf_format_addr((struct sockaddr *)&ls->ss, ls->len, a, sizeof a);
-			if (s->copies > 1)
-				log_info("listening: %s %s (%d reuseport sockets)", l->name, a, s->copies);
-			else
-				log_info("listening: %s %s", l->name, a);
-		}
-	}
 }
 
 int
@@ -293,13 +741,19 @@ master_run(struct conf *conf, int ready_fd)
 {
 	static const int sigs[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGUSR1,
 	    SIGUSR2, SIGTTIN, SIGTTOU };
-	struct conf_listener *l;
+	struct master_gen *g;
 	char err[512], ok = 1;
 	int i, rc = 1;
 
-	master.conf = conf;
 	master.loop = EV_DEFAULT;
 	master.ready_fd = ready_fd;
+	if (!(g = calloc(1, sizeof *g))) {
+		log_errorx("out of memory");
+		conf_free(conf);
+		goto out;
+	}
+	g->conf = conf;
+	master.cur = master.gens = g;
 	if (conf->rlimit_nofile) {
 		struct rlimit rl = { conf->rlimit_nofile, conf->rlimit_nofile };
 
@@ -308,17 +762,13 @@ master_run(struct conf *conf, int ready_fd)
 			goto out;
 		}
 	}
-	if (!(master.sets = calloc(conf->nlisteners, sizeof *master.sets)) ||
-	    !(master.w = calloc(conf->workers, sizeof *master.w))) {
-		log_errorx("out of memory");
+	master.cur = NULL;      /* nothing to keep sockets from */
+	if (master_gen_bind(g, err, sizeof err) < 0) {
+		master.cur = g;
+		log_errorx("%s", err);
 		goto out;
 	}
-	for (i = 0, l = conf->listeners; l; l = l->next, i++)
-		if (listen_bind(l, l->reuseport ? conf->workers : 1, &master.sets[i],
-		    err, sizeof err) < 0) {
-			log_errorx("%s", err);
-			goto out;
-		}
+	master.cur = g;
 	if (conf->pidfile && master_write_pidfile(conf->pidfile) < 0)
 		goto out;
 	if (master_drop_privileges(conf) < 0)
@@ -333,37 +783,54 @@ master_run(struct conf *conf, int ready_fd)
 	ev_child_init(&master.child, master_child_cb, 0, 0);
 	ev_child_start(master.loop, &master.child);
 	ev_init(&master.kill_timer, master_kill_cb);
+	ev_init(&master.term_timer, master_term_cb);
 	proctitle_set("acceptd: master");
 
-	for (i = 0; i < conf->workers; i++) {
-		master.w[i].index = i;
-		ev_init(&master.w[i].respawn, master_respawn_cb);
-		master_spawn(&master.w[i]);
+	master.nworkers = conf->workers;
+	for (i = 0; i < master.nworkers; i++) {
+		if (!(master.slot[i] = master_worker_new(g, i))) {
+			log_errorx("out of memory");
+			goto out;
+		}
+		master_spawn(master.slot[i]);
 	}
-	master_log_listening();
+	master_log_listening(g, 0);
 	log_info("master ready (pid %d): %d workers, %d listeners, mode %s", (int)getpid(),
 	    conf->workers, conf->nlisteners, conf->mode == CONF_MODE_SHARED ? "shared" : "reuseport");
-	if (ready_fd >= 0) {
+	if (master.ready_fd >= 0) {
 		ok = 0;
-		if (write(ready_fd, &ok, 1) < 0)
+		if (write(master.ready_fd, &ok, 1) < 0)
 			(void)0;
-		close(ready_fd);
-		master.ready_fd = ready_fd = -1;
+		close(master.ready_fd);
+		master.ready_fd = -1;
 	}
 	ev_run(master.loop, 0);
 	log_info("master exiting");
 	rc = 0;
 out:
-	if (ready_fd >= 0) {
-		if (write(ready_fd, &ok, 1) < 0)
+	if (master.ready_fd >= 0) {
+		if (write(master.ready_fd, &ok, 1) < 0)
 			(void)0;
-		close(ready_fd);
+		close(master.ready_fd);
 	}
-	for (i = 0; master.sets && i < conf->nlisteners; i++)
-		listen_close(&master.sets[i], rc == 0);
-	if (rc == 0 && conf->pidfile)
-		unlink(conf->pidfile);
-	free(master.sets);
-	free(master.w);
+	if (rc == 0 && master.cur && master.cur->conf->pidfile) {
+		char tmp[4096];
+
+		snprintf(tmp, sizeof tmp, "%s.reload", master.cur->conf->pidfile);
+		unlink(tmp);
+		unlink(master.cur->conf->pidfile);
+	}
+	for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
+		listen_close(&ls->s, rc == 0);
+	while (master.gens)
+		master_gen_free(master.gens);
+	for (i = 0; i < MASTER_MAX_WORKERS; i++)
+		free(master.slot[i]);
+	while (master.leaving) {
+		struct master_worker *w = master.leaving;
+
+		master.leaving = w->next;
+		free(w);
+	}
 	return rc;
 }

@@ -136,6 +136,10 @@ worker_drain(struct ev_loop *loop)
 		return;
 	worker.draining = 1;
 	for (int i = 0; i < worker.nsocks; i++) {
+		/* What is queued is ours to serve: on a socket that closes with
+		 * us it would be reset, on a kept one it would wait. */
+		if (ev_is_active(&worker.socks[i].io))
+			worker_accept_batch(loop, &worker.socks[i]);
 		ev_io_stop(loop, &worker.socks[i].io);
 		ev_timer_stop(loop, &worker.socks[i].pause);
 		close(worker.socks[i].io.fd);
@@ -216,7 +220,7 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 
 		for (int a = 0; a < s->naddrs; a++)
 			for (int k = 0; k < s->copies; k++) {
-				struct listen_sock *ls = &s->socks[a * s->copies + k];
+				struct listen_sock *ls = &s->socks[k * s->naddrs + a];
 
 				if (ls->fd < 0)
 					continue;

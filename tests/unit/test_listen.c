@@ -322,6 +322,54 @@ START_TEST(test_reuseport_copies)
 }
 END_TEST
 
+
+/* Copies come and go at the end; steering keeps new connections off the
+ * leaving copies so that closing them resets nothing. */
+START_TEST(test_reuseport_add_drop_steer)
+{
+	struct conf_listener *l = listener("[listener a]\naddress = 127.0.0.1\nport = 0\nreuseport = yes\n");
+	struct listen_set s;
+	struct sockaddr_in sin;
+	int port, fam, c[40], queued[3] = { 0 };
+
+	ck_assert_int_eq(listen_bind(l, 2, &s, err, sizeof err), 0);
+	ck_assert_int_eq(listen_add_copy(l, &s, err, sizeof err), 0);
+	ck_assert_int_eq(s.copies, 3);
+	port = sock_port(s.socks[0].fd, &fam);
+	for (int k = 0; k < 3; k++) {
+		ck_assert_int_eq(sock_port(listen_sock_for(&s, 0, k)->fd, &fam), port);
+		check_common(listen_sock_for(&s, 0, k)->fd);
+	}
+	/* copies 1 and 2 leave: every new connection must queue on copy 0 */
+	ck_assert_int_eq(listen_steer(&s, 1), 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 40; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_eq(connect(c[i], (struct sockaddr *)&sin, sizeof sin), 0);
+	}
+	for (int k = 0; k < 3; k++) {
+		int fd;
+
+		while ((fd = accept(listen_sock_for(&s, 0, k)->fd, NULL, NULL)) >= 0) {
+			queued[k]++;
+			close(fd);
+		}
+	}
+	ck_assert_int_eq(queued[0], 40);
+	ck_assert_int_eq(queued[1] + queued[2], 0);
+	listen_drop_copy(&s);
+	listen_drop_copy(&s);
+	ck_assert_int_eq(s.copies, 1);
+	ck_assert_int_eq(listen_steer(&s, 1), 0);   /* nothing to lift: fine */
+	for (int i = 0; i < 40; i++)
+		close(c[i]);
+	listen_close(&s, 0);
+}
+END_TEST
+
 START_TEST(test_reuseport_copies_star)
 {
 	struct conf_listener *l = listener("[listener a]\naddress = *\nport = 0\nreuseport = yes\n");
@@ -333,7 +381,7 @@ START_TEST(test_reuseport_copies_star)
 	ck_assert_int_eq(s.copies, 3);
 	for (int a = 0; a < 2; a++)
 		for (int k = 0; k < 3; k++) {
-			struct listen_sock *ls = &s.socks[a * 3 + k];
+			struct listen_sock *ls = listen_sock_for(&s, a, k);
 			int fam, p;
 
 			check_common(ls->fd);
@@ -363,7 +411,7 @@ START_TEST(test_sock_for)
 
 	for (int a = 0; a < 2; a++)
 		for (int w = 0; w < 7; w++)
-			ck_assert_ptr_eq(listen_sock_for(&s, a, w), &socks[a * 3 + w % 3]);
+			ck_assert_ptr_eq(listen_sock_for(&s, a, w), &socks[(w % 3) * 2 + a]);
 	s.copies = 1;
 	for (int a = 0; a < 2; a++)
 		for (int w = 0; w < 7; w++)
@@ -767,6 +815,7 @@ listen_suite(void)
 	tcase_add_test(tc, test_loopback_port0);
 	tcase_add_test(tc, test_reuseport_copies);
 	tcase_add_test(tc, test_reuseport_copies_star);
+	tcase_add_test(tc, test_reuseport_add_drop_steer);
 	tcase_add_test(tc, test_sock_for);
 	tcase_add_test(tc, test_port_in_use);
 	tcase_add_test(tc, test_partial_failure_closes_all);
