@@ -26,7 +26,7 @@ LIB_SRC := daemon/log.c daemon/conf.c daemon/listen.c daemon/master.c \
            daemon/worker.c daemon/conn.c daemon/handler.c daemon/proctitle.c \
            daemon/handlers/echo.c daemon/handlers/discard.c \
            daemon/handlers/daytime.c daemon/handlers/chargen.c \
-           daemon/handlers/http.c
+           daemon/handlers/http.c daemon/notify.c daemon/activate.c
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -61,6 +61,7 @@ $(B)/tests/test_%: $(B)/tests/integration/test_%.o $(B)/tests/integration/harnes
 check: tests
 	@fail=0; for t in $(UNIT_BIN) $(INTEG_BIN); do \
 	  ACCEPTD=$(B)/acceptd CK_DEFAULT_TIMEOUT=60 $$t || fail=1; done; \
+	  bash tests/install/check.sh B=$(B) || fail=1; \
 	  if [ $$fail = 0 ]; then echo "make check: all tests passed"; else echo "make check: FAILED"; exit 1; fi
 
 run: all
@@ -70,3 +71,6 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# after all: and the variables it reads
+include install.mk
