@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "activate.h"
+#include "log.h"
 #include "conf.h"
 
 /* sd_listen_fds()'s SD_LISTEN_FDS_START */
@@ -371,4 +372,111 @@ activate_inherited(const struct activate_set *s, int fd)
 		if (s->socks[i].fd == fd)
 			return 1;
 	return 0;
+}
+
+int
+activate_take_upgrade(struct activate_set *out, char *err, size_t errlen)
+{
+	const char *env = getenv(ACTIVATE_UPGRADE_ENV), *p;
+	int n = 1;
+
+	memset(out, 0, sizeof *out);
+	err[0] = '\0';
+	if (!env || !*env) {
+		unsetenv(ACTIVATE_UPGRADE_ENV);
+		return 0;
+	}
+	for (p = env; *p; p++)
+		n += *p == ',';
+	if (!(out->socks = calloc(n, sizeof *out->socks))) {
+		snprintf(err, errlen, "%s: out of memory", ACTIVATE_UPGRADE_ENV);
+		goto fail;
+	}
+	for (p = env; *p; ) {
+		struct activate_sock *as = &out->socks[out->n];
+		int fd, copy, used = 0;
+		size_t len;
+
+		if (sscanf(p, "%d/%d/%n", &fd, &copy, &used) < 2 || !used || fd < 3 || copy < 0) {
+			snprintf(err, errlen, "%s: bad entry '%.40s'", ACTIVATE_UPGRADE_ENV, p);
+			goto fail;
+		}
+		p += used;
+		len = strcspn(p, ",");
+		as->fd = fd;
+		as->copy = copy;
+		as->upgrade = 1;
+		out->n++;
+		if (!(as->name = strndup(p, len))) {
+			snprintf(err, errlen, "%s: out of memory", ACTIVATE_UPGRADE_ENV);
+			goto fail;
+		}
+		if (activate_inspect(as, err, errlen) < 0)
+			goto fail;
+		p += len + (p[len] == ',');
+	}
+	unsetenv(ACTIVATE_UPGRADE_ENV);
+	return out->n;
+fail:
+	unsetenv(ACTIVATE_UPGRADE_ENV);
+	activate_free(out);
+	return -1;
+}
+
+static int
+activate_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	if (ss->ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)ss)->sin6_port;
+	return -1;
+}
+
+int
+activate_take_slot(struct activate_set *s, const struct conf_listener *l,
+    const struct sockaddr_storage *want, socklen_t len, int copy, int *foreign)
+{
+	if (!s)
+		return -1;
+	for (int i = 0; i < s->n; i++) {
+		struct activate_sock *as = &s->socks[i];
+		struct sockaddr_storage w = *want;
+
+		if (as->used || as->copy != copy || !as->listening || as->type != SOCK_STREAM)
+			continue;
+		/* Port 0 at the first slot: the old master's port, by name. */
+		if (activate_port(want) == 0 && strcmp(as->name, l->name) == 0) {
+			if (w.ss_family == AF_INET)
+				((struct sockaddr_in *)&w)->sin_port = activate_port(&as->ss);
+			else if (w.ss_family == AF_INET6)
+				((struct sockaddr_in6 *)&w)->sin6_port = activate_port(&as->ss);
+		}
+		if (activate_same_addr(&as->ss, as->len, &w, len)) {
+			as->used = 1;
+			*foreign = !as->upgrade;
+			return as->fd;
+		}
+		/* systemd's ListenStream=PORT is one dual-stack [::]:PORT */
+		if (copy == 0 && want->ss_family == AF_INET && as->ss.ss_family == AF_INET6 &&
+		    !as->v6only && activate_port(&as->ss) == activate_port(want) &&
+		    ((const struct sockaddr_in *)want)->sin_addr.s_addr == htonl(INADDR_ANY) &&
+		    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&as->ss)->sin6_addr))
+			return -2;
+	}
+	return activate_take_slot(s->next, l, want, len, copy, foreign);
+}
+
+void
+activate_close_unused(struct activate_set *s)
+{
+	char d[400];
+
+	for (int i = 0; i < s->n; i++)
+		if (!s->socks[i].used && s->socks[i].fd >= 0) {
+			activate_describe(&s->socks[i], d, sizeof d);
+			log_info("%s: no listener takes it any more: closed", d);
+			close(s->socks[i].fd);
+			s->socks[i].fd = -1;
+		}
 }

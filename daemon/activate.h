@@ -76,6 +76,9 @@ struct activate_sock {
 	int listening;                   /* SO_ACCEPTCONN: listen() was called */
 	int reuseport;                   /* SO_REUSEPORT is on */
 	int v6only;                      /* IPV6_V6ONLY (AF_INET6 only) */
+	int copy;                        /* reuseport copy (binary upgrade), else 0 */
+	int upgrade;                     /* from an older master, not systemd */
+	int used;                        /* taken by activate_take_slot() */
 	/* Set by activate_match(): */
 	const struct conf_listener *listener;
 	int by_name;                     /* matched by its name, not its address */
@@ -85,6 +88,7 @@ struct activate_sock {
 struct activate_set {
 	struct activate_sock *socks;
 	int n;
+	struct activate_set *next;       /* activate_take_slot() looks there too */
 };
 
 enum activate_slot { ACTIVATE_BIND, ACTIVATE_INHERITED, ACTIVATE_COVERED };
@@ -127,6 +131,22 @@ int activate_inherited(const struct activate_set *s, int fd);
 
 /* "inherited socket 3 (name 'web', 127.0.0.1:8080)", for log lines. */
 void activate_describe(const struct activate_sock *as, char *buf, size_t n);
+
+/* The sockets an older master handed over on binary upgrade, named in the
+ * environment variable ACTIVATE_UPGRADE_ENV as "FD/COPY/NAME,..." (the
+ * variable is removed). Returns how many, or -1 with the reason in err. */
+#define ACTIVATE_UPGRADE_ENV "ACCEPTD_INHERIT_FDS"
+int activate_take_upgrade(struct activate_set *out, char *err, size_t errlen);
+
+/* The inherited socket for reuseport copy `copy` of one of l's addresses
+ * (want, with the port already chosen, or port 0 for a port-0 listener,
+ * which then matches by listener name): its fd, marked used; -1 when none
+ * (bind it); -2 when an inherited dual-stack [::] covers this 0.0.0.0.
+ * *foreign: the socket is systemd's, whose unix path we never unlink. */
+int activate_take_slot(struct activate_set *s, const struct conf_listener *l,
+    const struct sockaddr_storage *want, socklen_t len, int copy, int *foreign);
+/* Close the inherited sockets no listener took, logging each. */
+void activate_close_unused(struct activate_set *s);
 
 /* Free the set's memory; the descriptors stay open (they are the master's). */
 void activate_free(struct activate_set *s);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "activate.h"
 #include "conf.h"
 #include "listen.h"
 
@@ -33,7 +34,8 @@ listen_close(struct listen_set *s, int unlink_unix)
 			continue;
 		close(ls->fd);
 		ls->fd = -1;
-		if (unlink_unix && ls->ss.ss_family == AF_UNIX)
+		/* an inherited path is its owner's (systemd's RemoveOnStop=) */
+		if (unlink_unix && ls->ss.ss_family == AF_UNIX && !ls->inherited)
 			unlink(((struct sockaddr_un *)&ls->ss)->sun_path);
 	}
 	free(s->socks);
@@ -216,9 +218,32 @@ fail:
 	return listen_fail(l, op, sa, ls->len, on, err, errlen);
 }
 
+/* Close what this attempt bound; returns whether an inherited socket is
+ * among them (its port is not ours to change: no retry then). Inherited
+ * sockets are handed back to the pool, not closed. */
+static int
+listen_unbind(struct listen_set *s, int n)
+{
+	int inherited = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s->socks[i].fd >= 0 && !s->socks[i].inherited)
+			close(s->socks[i].fd);
+		inherited |= s->socks[i].inherited;
+	}
+	return inherited;
+}
+
 int
 listen_bind(const struct conf_listener *l, int copies, struct listen_set *out,
     char *err, size_t errlen)
+{
+	return listen_bind_pool(l, copies, out, NULL, err, errlen);
+}
+
+int
+listen_bind_pool(const struct conf_listener *l, int copies, struct listen_set *out,
+    struct activate_set *pool, char *err, size_t errlen)
 {
 	int n = l->naddrs * copies, tries = 0;
 
@@ -230,33 +255,42 @@ listen_bind(const struct conf_listener *l, int copies, struct listen_set *out,
 	}
 retry:
 	for (int i = 0; i < n; i++)
-		out->socks[i].fd = -1;
+		out->socks[i].fd = -1, out->socks[i].inherited = 0;
 	for (int a = 0, bound_port = 0; a < l->naddrs; a++) {
 		const struct conf_addr *ca = &l->addrs[a];
 
 		if (listen_covered(l, &ca->ss))
 			continue;
-		if (ca->ss.ss_family == AF_UNIX &&
-		    listen_unix_stale(l, (const void *)&ca->ss, ca->len, err, errlen) < 0)
-			goto fail;
 		for (int k = 0; k < copies; k++) {
 			struct listen_sock *ls = &out->socks[k * l->naddrs + a];
-			int rc;
+			int rc, foreign = 0;
 
 			ls->ss = ca->ss;
 			ls->len = ca->len;
 			/* Port 0: every later socket takes the port the first got. */
 			if (l->port == 0 && bound_port)
 				listen_set_port(&ls->ss, bound_port);
+			rc = activate_take_slot(pool, l, &ls->ss, ls->len, k, &foreign);
+			if (rc == -2)
+				break;  /* an inherited [::] takes IPv4 too */
+			if (rc >= 0) {
+				ls->fd = rc;
+				ls->inherited = foreign;
+				ls->len = sizeof ls->ss;
+				getsockname(rc, (struct sockaddr *)&ls->ss, &ls->len);
+				if (!bound_port)
+					bound_port = listen_get_port(&ls->ss);
+				continue;
+			}
+			if (ca->ss.ss_family == AF_UNIX &&
+			    listen_unix_stale(l, (const void *)&ca->ss, ca->len, err, errlen) < 0)
+				goto fail;
 			rc = listen_one(l, ls, err, errlen);
 			if (rc == -2)
 				break;  /* family not supported: skip the address */
 			if (rc < 0) {
 				if (errno == EADDRINUSE && l->port == 0 && bound_port &&
-				    ++tries < LISTEN_PORT0_TRIES) {
-					for (int i = 0; i < n; i++)
-						if (out->socks[i].fd >= 0)
-							close(out->socks[i].fd);
+				    ++tries < LISTEN_PORT0_TRIES && !listen_unbind(out, n)) {
 					goto retry;
 				}
 				goto fail;
@@ -275,9 +309,7 @@ fail:
 	{
 		int e = errno;
 
-		for (int i = 0; i < n; i++)
-			if (out->socks[i].fd >= 0)
-				close(out->socks[i].fd);
+		listen_unbind(out, n);
 		free(out->socks);
 		out->socks = NULL;
 		errno = e;

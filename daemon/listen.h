@@ -7,11 +7,13 @@
 #include <sys/socket.h>
 
 struct conf_listener;
+struct activate_set;
 
 struct listen_sock {
 	int fd;
 	struct sockaddr_storage ss;  /* as bound: the real port when port = 0 */
 	socklen_t len;
+	int inherited;               /* systemd's: its unix path is not ours */
 };
 
 /* socks[k * naddrs + a]: address a, reuseport copy k (copies = 1 unless
@@ -26,6 +28,10 @@ struct listen_set {
  * in err and nothing left open. */
 int listen_bind(const struct conf_listener *l, int copies, struct listen_set *out,
     char *err, size_t errlen);
+/* The same, but a slot that pool (systemd's sockets, or an older master's
+ * on binary upgrade; may be NULL) has a socket for takes it unbound. */
+int listen_bind_pool(const struct conf_listener *l, int copies, struct listen_set *out,
+    struct activate_set *pool, char *err, size_t errlen);
 /* The socket worker w watches for address a. */
 struct listen_sock *listen_sock_for(struct listen_set *s, int a, int w);
 /* Apply what may change on a bound socket (backlog, keepalive,

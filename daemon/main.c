@@ -119,6 +119,32 @@ main_signal(const struct conf *conf, const char *name)
 	return 2;
 }
 
+/* A pidfile naming a live acceptd means one runs: refuse to start a
+ * second on the same pidfile (and sockets). */
+static int
+main_running(const char *pidfile, long *pid)
+{
+	char path[64], cmd[64] = "";
+	FILE *f;
+	size_t n = 0;
+
+	if (!(f = fopen(pidfile, "r")))
+		return 0;
+	if (fscanf(f, "%ld", pid) != 1 || *pid < 2 || *pid > INT_MAX || *pid == (long)getpid()) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", *pid);
+	if ((f = fopen(path, "r"))) {
+		n = fread(cmd, 1, sizeof cmd - 1, f);
+		fclose(f);
+	}
+	cmd[n] = '\0';
+	/* a recycled pid is not us: the title or argv[0] says acceptd */
+	return strstr(cmd, "acceptd") != NULL;
+}
+
 /* Detach, but keep the caller waiting until the master serves or fails,
  * so "acceptd && echo started" tells the truth. */
 static int
@@ -139,8 +165,13 @@ main_daemonize(void)
 		_exit(c == 0 ? 0 : 1);
 	}
 	close(p[0]);
-	c = 1;
+	/* fork, setsid, fork: the master is no session leader, so opening a
+	 * terminal can never make it that session's controlling one. */
 	setsid();
+	if ((pid = fork()) < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);
 	if (chdir("/") < 0)
 		(void)0;
 	if ((null = open("/dev/null", O_RDWR)) >= 0) {
@@ -155,11 +186,28 @@ main_daemonize(void)
 int
 main(int argc, char **argv)
 {
-	const char *file = MAIN_CONF, *sig = NULL;
+	const char *file = MAIN_CONF, *sig = NULL, *rfd = getenv("ACCEPTD_READY_FD");
 	int opt, foreground = 0, test = 0, ready_fd = -1, rc;
-	char err[1024], path[PATH_MAX];
+	char err[1024], path[PATH_MAX], exe[PATH_MAX], **args;
 	struct conf *conf;
+	ssize_t n;
+	long running;
 
+	/* For USR2: our path (a newly installed binary replaces the file, and
+	 * this path then names it) and argv, before the title overwrites it. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0 &&
+	    (args = calloc(argc + 1, sizeof *args))) {
+		exe[n] = '\0';
+		for (int i = 0; i < argc; i++)
+			args[i] = strdup(argv[i]);
+		master_exec_args(strdup(exe), args);
+	}
+	/* Started by an older master on USR2: report to it like a daemon does
+	 * to its shell, and stay its child. */
+	if (rfd) {
+		ready_fd = atoi(rfd);
+		unsetenv("ACCEPTD_READY_FD");
+	}
 	proctitle_init(argc, argv);
 	while ((opt = getopt(argc, argv, "c:fs:tTVh")) != -1) {
 		switch (opt) {
@@ -205,13 +253,18 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return rc;
 	}
-	if (!foreground) {
-		if (!conf->pidfile && !(conf->pidfile = strdup(MAIN_PIDFILE))) {
-			fprintf(stderr, "acceptd: out of memory\n");
-			return 1;
-		}
-		ready_fd = main_daemonize();
+	if (!foreground && !conf->pidfile && !(conf->pidfile = strdup(MAIN_PIDFILE))) {
+		fprintf(stderr, "acceptd: out of memory\n");
+		return 1;
 	}
+	if (!rfd && conf->pidfile && main_running(conf->pidfile, &running)) {
+		fprintf(stderr, "acceptd: already running (pid %ld, pidfile %s)\n", running,
+		    conf->pidfile);
+		conf_free(conf);
+		return 1;
+	}
+	if (!foreground && !rfd)
+		ready_fd = main_daemonize();
 	log_setup(conf->log_syslog, conf->log_level);
 	return master_run(conf, ready_fd);   /* it owns conf now */
 }

@@ -1,6 +1,7 @@
 /* master: the master process: binds, drops privileges, forks the workers,
  * replaces those that die, reloads, resizes, and turns signals into stops.
  * It never accepts. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,10 +17,12 @@
 
 #include <ev.h>
 
+#include "activate.h"
 #include "conf.h"
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "proctitle.h"
 #include "worker.h"
 
@@ -52,6 +55,7 @@ struct master_gen {
 	struct conf *conf;
 	struct master_lset **lsets;     /* per listener, in conf order */
 	int live;                       /* its workers still running */
+	int announced;                  /* every worker accepted once: said so */
 	struct master_gen *next;
 };
 
@@ -60,6 +64,7 @@ struct master_worker {
 	struct master_gen *gen;
 	int index;
 	int leaving;                    /* told (or about) to drain: no respawn */
+	int ready;                      /* it said it accepts */
 	int signalled;
 	ev_tstamp started;
 	double backoff;
@@ -79,12 +84,27 @@ static struct {
 	int stopping;
 	unsigned reloads;
 	int status_fd;                  /* PIDFILE.reload, for -s reload */
-	int ready_fd;
+	int ready_fd;                   /* daemonizing parent or older master */
+	int wpipe[2];                   /* workers write their pid when ready */
+	ev_io wready;
+	struct activate_set act, upg;   /* systemd's sockets; an older master's */
+	char *exe, **argv;              /* for USR2 */
+	pid_t upgrade_pid;
+	int upgrade_fd;
+	int upgraded;                   /* a new master took our sockets over */
+	ev_io upgrade_io;
 	ev_signal sigs[9];
 	int nsigs;
 	ev_child child;
-	ev_timer kill_timer, term_timer;
-} master = { .status_fd = -1, .ready_fd = -1 };
+	ev_timer kill_timer, term_timer, watchdog;
+} master = { .status_fd = -1, .ready_fd = -1, .wpipe = { -1, -1 }, .upgrade_fd = -1 };
+
+void
+master_exec_args(char *exe, char **argv)
+{
+	master.exe = exe;
+	master.argv = argv;
+}
 
 static void master_spawn(struct master_worker *w);
 static int master_gen_has(const struct master_gen *g, const struct master_lset *ls);
@@ -110,10 +130,18 @@ master_forget(struct master_gen *gen)
 	for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
 		if (!master_gen_has(gen, ls))
 			listen_close(&ls->s, 0);
+	ev_timer_stop(master.loop, &master.watchdog);
+	ev_io_stop(master.loop, &master.wready);
+	ev_io_stop(master.loop, &master.upgrade_io);
 	if (master.ready_fd >= 0)
 		close(master.ready_fd);
 	if (master.status_fd >= 0)
 		close(master.status_fd);
+	if (master.upgrade_fd >= 0)
+		close(master.upgrade_fd);
+	close(master.wpipe[0]);
+	worker_ready_fd = master.wpipe[1];
+	notify_close();
 	ev_loop_fork(master.loop);
 }
 
@@ -140,6 +168,7 @@ master_spawn(struct master_worker *w)
 		exit(worker_run(master.loop, g->conf, sets, w->index));
 	}
 	w->pid = pid;
+	w->ready = 0;
 	w->started = ev_now(master.loop);
 	g->live++;
 	log_info("worker %d started (pid %d)", w->index, (int)pid);
@@ -318,8 +347,13 @@ master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 			w = master.slot[i];
 	while (!w && *p && (*p)->pid != c->rpid)
 		p = &(*p)->next;
-	if (!w && !(w = *p))
+	if (!w && !(w = *p)) {
+		if (c->rpid == master.upgrade_pid) {
+			log_warnx("upgrade: the new master (pid %d) is gone", (int)c->rpid);
+			master.upgrade_pid = 0;
+		}
 		return;
+	}
 	g = w->gen;
 	w->pid = 0;
 	g->live--;
@@ -383,6 +417,8 @@ master_stop(int fast)
 	double limit = conf->shutdown_timeout_ms / 1000.0 + MASTER_KILL_GRACE;
 
 	ev_timer_stop(master.loop, &master.term_timer);
+	ev_timer_stop(master.loop, &master.watchdog);
+	notify_stopping(fast ? "stopping now" : "draining connections");
 	if (fast || master.stopping == MASTER_DRAINING) {
 		/* INT, or a second TERM/QUIT during the drain: now. */
 		log_info("fast stop");
@@ -398,7 +434,7 @@ master_stop(int fast)
 	/* New connections are refused from now on rather than queued on a
 	 * socket nobody will accept from. */
 	for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
-		listen_close(&ls->s, 1);
+		listen_close(&ls->s, !master.upgraded);
 	ev_timer_stop(master.loop, &master.kill_timer);
 	ev_timer_set(&master.kill_timer, limit, 0.);
 	ev_timer_start(master.loop, &master.kill_timer);
@@ -472,7 +508,7 @@ master_gen_bind(struct master_gen *g, char *err, size_t errlen)
 		if (!(ls = master_lset_new()))
 			return snprintf(err, errlen, "out of memory"), -1;
 		g->lsets[i] = ls;
-		if (listen_bind(l, l->reuseport ? n : 1, &ls->s, err, errlen) < 0)
+		if (listen_bind_pool(l, l->reuseport ? n : 1, &ls->s, &master.act, err, errlen) < 0)
 			return -1;
 	}
 	/* Kept sockets change only once every new one is bound: a failed
@@ -554,6 +590,47 @@ master_log_diff(struct master_gen *old, struct master_gen *g)
 	    *added ? added : " none", *removed ? removed : " none");
 }
 
+/* What socket activation changes in a freshly read configuration: the
+ * listeners systemd names get its sockets' addresses, and a reuseport
+ * listener whose inherited socket lacks SO_REUSEPORT runs shared. */
+static int
+master_conf_adjust(struct conf *c, char *err, size_t errlen)
+{
+	struct activate_sock *socks[64], *why;
+	struct conf_listener *l;
+
+	if (!master.act.n)
+		return 0;
+	if (activate_match(&master.act, c, err, errlen) < 0)
+		return -1;
+	for (l = c->listeners; l; l = l->next) {
+		int n = activate_by_name(&master.act, l, socks, 64);
+
+		if (n > 0) {
+			struct conf_addr *a = calloc(n, sizeof *a);
+
+			if (!a)
+				return snprintf(err, errlen, "out of memory"), -1;
+			for (int i = 0; i < n; i++) {
+				a[i].ss = socks[i]->ss;
+				a[i].len = socks[i]->len;
+			}
+			free(l->addrs);
+			l->addrs = a;
+			l->naddrs = n;
+		}
+		if (l->reuseport && activate_copies(&master.act, l, c->workers, &why) == 1) {
+			char d[400];
+
+			activate_describe(why, d, sizeof d);
+			log_info("listener %s: %s has no SO_REUSEPORT: shared by all workers",
+			    l->name, d);
+			l->reuseport = 0;
+		}
+	}
+	return 0;
+}
+
 static void
 master_reload(void)
 {
@@ -562,21 +639,22 @@ master_reload(void)
 	int steered, i;
 
 	master.reloads++;
+	notify_reloading("reloading");
 	log_info("reload: reading %s", old->conf->file);
 	if (!(g = calloc(1, sizeof *g)) ||
-	    !(g->conf = conf_load(old->conf->file, err, sizeof err))) {
+	    !(g->conf = conf_load(old->conf->file, err, sizeof err)) ||
+	    master_conf_adjust(g->conf, err, sizeof err) < 0 ||
+	    master_gen_bind(g, err, sizeof err) < 0) {
 		if (!g)
 			snprintf(err, sizeof err, "out of memory");
-		free(g);
+		else if (!g->conf)
+			free(g);
+		else
+			master_gen_free(g);
+		master_trim();  /* copies added for a new worker count */
 		log_errorx("reload failed: %s", err);
 		master_status("failed: %s", err);
-		return;
-	}
-	if (master_gen_bind(g, err, sizeof err) < 0) {
-		log_errorx("reload failed: %s", err);
-		master_status("failed: %s", err);
-		master_gen_free(g);
-		master_trim();  /* copies added for the new worker count */
+		notify_ready("reload failed; running the previous configuration");
 		return;
 	}
 	/* From here on nothing can fail: the reload applies whole. */
@@ -603,8 +681,8 @@ master_reload(void)
 	ev_timer_start(master.loop, &master.term_timer);
 	if (!old->live)
 		master_gen_free(old);
-	log_info("reload done: %d workers, %d listeners", master.nworkers, g->conf->nlisteners);
-	master_status("ok");
+	/* "reload done", READY=1 and the -s reload verdict follow once every
+	 * new worker accepts (master_announce). */
 }
 
 /* TTIN: one worker more; reuseport listeners get one copy more. */
@@ -653,6 +731,164 @@ master_fewer(void)
 		master_trim();
 }
 
+/* Every current worker accepts: tell whoever waits (the daemonizing
+ * parent or an older master, systemd, -s reload, the log). */
+static void
+master_announce(void)
+{
+	struct master_gen *g = master.cur;
+	char ok = 0;
+
+	if (g->announced || master.stopping != MASTER_RUNNING)
+		return;
+	for (int i = 0; i < master.nworkers; i++)
+		if (!master.slot[i] || !master.slot[i]->ready)
+			return;
+	g->announced = 1;
+	if (master.reloads) {
+		log_info("reload done: %d workers, %d listeners", master.nworkers,
+		    g->conf->nlisteners);
+		master_status("ok");
+	} else {
+		log_info("master ready (pid %d): %d workers, %d listeners, mode %s",
+		    (int)getpid(), master.nworkers, g->conf->nlisteners,
+		    g->conf->mode == CONF_MODE_SHARED ? "shared" : "reuseport");
+	}
+	notify_ready(NULL);
+	notify_status("%d workers, %d listeners", master.nworkers, g->conf->nlisteners);
+	if (master.ready_fd >= 0) {
+		if (write(master.ready_fd, &ok, 1) < 0)
+			(void)0;
+		close(master.ready_fd);
+		master.ready_fd = -1;
+	}
+}
+
+static void
+master_wready_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	pid_t pids[64];
+	ssize_t n = read(io->fd, pids, sizeof pids);
+
+	for (ssize_t i = 0; i + (ssize_t)sizeof *pids <= n; i += sizeof *pids)
+		for (int k = 0; k < master.nworkers; k++)
+			if (master.slot[k] && master.slot[k]->pid == pids[i / sizeof *pids])
+				master.slot[k]->ready = 1;
+	master_announce();
+}
+
+/* WATCHDOG=1 only while every worker runs: a worker stuck in its respawn
+ * backoff is what the watchdog is for. */
+static void
+master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	for (int i = 0; i < master.nworkers; i++)
+		if (!master.slot[i] || !master.slot[i]->pid)
+			return;
+	notify_watchdog();
+}
+
+static void
+master_upgrade_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	char c = 1;
+
+	if (read(io->fd, &c, 1) != 1)
+		c = 1;
+	ev_io_stop(loop, io);
+	close(io->fd);
+	master.upgrade_fd = -1;
+	if (c == 0) {
+		log_info("upgrade: new master (pid %d) serves; send QUIT to this one (pid %d) to finish",
+		    (int)master.upgrade_pid, (int)getpid());
+		notify_mainpid(master.upgrade_pid);
+		master.upgraded = 1;
+	} else {
+		log_errorx("upgrade failed: the new master (pid %d) did not start; serving on alone",
+		    (int)master.upgrade_pid);
+		master.upgrade_pid = 0;
+	}
+}
+
+/* USR2: start the binary at our path (a newly installed one, if any) with
+ * every listening socket handed over, named in ACTIVATE_UPGRADE_ENV. It
+ * reports through a pipe like a daemonizing parent; both serve until this
+ * master gets QUIT. */
+static void
+master_upgrade(void)
+{
+	char *env = NULL, fdbuf[16];
+	size_t len = 0, cap = 0;
+	int p[2];
+	pid_t pid;
+
+	if (master.upgrade_pid)
+		return log_warnx("USR2: an upgrade (pid %d) is already under way",
+		    (int)master.upgrade_pid);
+	if (!master.exe || !master.argv)
+		return log_errorx("USR2: the binary's path is unknown");
+	for (struct master_lset *ls = master.lsets; ls; ls = ls->next) {
+		struct conf_listener *l = master.cur->conf->listeners;
+
+		/* name the listener it serves now: port-0 sockets match by it */
+		for (int i = 0; l && master.cur->lsets[i] != ls; i++)
+			l = l->next;
+		for (int i = 0; l && i < ls->s.naddrs * ls->s.copies; i++) {
+			int need;
+
+			if (ls->s.socks[i].fd < 0)
+				continue;
+			need = snprintf(NULL, 0, "%d/%d/%s,", ls->s.socks[i].fd,
+			    i / ls->s.naddrs, l->name);
+			if (len + need + 1 > cap) {
+				char *n = realloc(env, cap = (len + need + 1) * 2);
+
+				if (!n) {
+					free(env);
+					return log_errorx("USR2: out of memory");
+				}
+				env = n;
+			}
+			len += snprintf(env + len, cap - len, "%d/%d/%s,", ls->s.socks[i].fd,
+			    i / ls->s.naddrs, l->name);
+		}
+	}
+	if (len)
+		env[len - 1] = '\0';
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		free(env);
+		return log_error("USR2: cannot start %s", master.exe);
+	}
+	if (pid == 0) {
+		sigset_t all;
+
+		for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
+			for (int i = 0; ls->s.socks && i < ls->s.naddrs * ls->s.copies; i++)
+				if (ls->s.socks[i].fd >= 0)
+					fcntl(ls->s.socks[i].fd, F_SETFD, 0);
+		fcntl(p[1], F_SETFD, 0);
+		snprintf(fdbuf, sizeof fdbuf, "%d", p[1]);
+		setenv(ACTIVATE_UPGRADE_ENV, env ? env : "", 1);
+		setenv("ACCEPTD_READY_FD", fdbuf, 1);
+		if (notify_socket_path())
+			setenv("NOTIFY_SOCKET", notify_socket_path(), 1);
+		/* exec keeps ignored signals ignored and the mask as it is */
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execv(master.exe, master.argv);
+		log_error("USR2: exec %s", master.exe);
+		_exit(1);
+	}
+	free(env);
+	close(p[1]);
+	master.upgrade_pid = pid;
+	master.upgrade_fd = p[0];
+	ev_io_init(&master.upgrade_io, master_upgrade_cb, p[0], EV_READ);
+	ev_io_start(master.loop, &master.upgrade_io);
+	log_info("USR2: starting %s (pid %d) with the listening sockets", master.exe, (int)pid);
+}
+
 static void
 master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
@@ -680,8 +916,9 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		log_info("SIGUSR1: nothing to reopen (logging to %s)",
 		    master.cur->conf->log_syslog ? "syslog" : "stderr");
 		break;
-	default:
-		log_warnx("%s: not built yet; ignored", strsignal(s->signum));
+	case SIGUSR2:
+		master_upgrade();
+		break;
 	}
 }
 
@@ -730,10 +967,30 @@ master_write_pidfile(const char *path)
 	}
 	/* Opened now, while the directory is still writable for us. */
 	snprintf(tmp, sizeof tmp, "%s.reload", path);
-	master.status_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	master.status_fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (master.status_fd < 0)
 		log_warn("reload status file %s", tmp);
 	return 0;
+}
+
+/* Only our own: after an upgrade the pidfile names the new master. */
+static void
+master_remove_pidfile(const char *path)
+{
+	char tmp[4096];
+	long pid = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	if (pid != (long)getpid())
+		return;
+	snprintf(tmp, sizeof tmp, "%s.reload", path);
+	unlink(tmp);
+	unlink(path);
 }
 
 int
@@ -742,18 +999,21 @@ master_run(struct conf *conf, int ready_fd)
 	static const int sigs[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGUSR1,
 	    SIGUSR2, SIGTTIN, SIGTTOU };
 	struct master_gen *g;
-	char err[512], ok = 1;
+	char err[1024], ok = 1;
 	int i, rc = 1;
+	uint64_t wd;
 
 	master.loop = EV_DEFAULT;
 	master.ready_fd = ready_fd;
+	if (notify_init() < 0)
+		log_warn("NOTIFY_SOCKET is set but unusable");
 	if (!(g = calloc(1, sizeof *g))) {
 		log_errorx("out of memory");
 		conf_free(conf);
 		goto out;
 	}
 	g->conf = conf;
-	master.cur = master.gens = g;
+	master.gens = g;
 	if (conf->rlimit_nofile) {
 		struct rlimit rl = { conf->rlimit_nofile, conf->rlimit_nofile };
 
@@ -762,13 +1022,28 @@ master_run(struct conf *conf, int ready_fd)
 			goto out;
 		}
 	}
-	master.cur = NULL;      /* nothing to keep sockets from */
+	/* Sockets from systemd (LISTEN_FDS) or from an older master (USR2)
+	 * take the place of binding where they match. */
+	if (activate_take(&master.act, err, sizeof err) < 0 ||
+	    activate_take_upgrade(&master.upg, err, sizeof err) < 0 ||
+	    master_conf_adjust(conf, err, sizeof err) < 0) {
+		log_errorx("%s", err);
+		goto out;
+	}
+	if (*err)
+		log_debug("%s", err);
+	master.act.next = &master.upg;
 	if (master_gen_bind(g, err, sizeof err) < 0) {
 		master.cur = g;
 		log_errorx("%s", err);
 		goto out;
 	}
 	master.cur = g;
+	activate_close_unused(&master.upg);
+	if (pipe2(master.wpipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("pipe");
+		goto out;
+	}
 	if (conf->pidfile && master_write_pidfile(conf->pidfile) < 0)
 		goto out;
 	if (master_drop_privileges(conf) < 0)
@@ -784,8 +1059,17 @@ master_run(struct conf *conf, int ready_fd)
 	ev_child_start(master.loop, &master.child);
 	ev_init(&master.kill_timer, master_kill_cb);
 	ev_init(&master.term_timer, master_term_cb);
+	ev_io_init(&master.wready, master_wready_cb, master.wpipe[0], EV_READ);
+	ev_io_start(master.loop, &master.wready);
+	ev_init(&master.upgrade_io, master_upgrade_cb);
+	ev_init(&master.watchdog, master_watchdog_cb);
+	if ((wd = notify_watchdog_usec())) {
+		ev_timer_set(&master.watchdog, wd / 2e6, wd / 2e6);
+		ev_timer_start(master.loop, &master.watchdog);
+	}
 	proctitle_set("acceptd: master");
 
+	master_log_listening(g, 0);
 	master.nworkers = conf->workers;
 	for (i = 0; i < master.nworkers; i++) {
 		if (!(master.slot[i] = master_worker_new(g, i))) {
@@ -793,16 +1077,6 @@ master_run(struct conf *conf, int ready_fd)
 			goto out;
 		}
 		master_spawn(master.slot[i]);
-	}
-	master_log_listening(g, 0);
-	log_info("master ready (pid %d): %d workers, %d listeners, mode %s", (int)getpid(),
-	    conf->workers, conf->nlisteners, conf->mode == CONF_MODE_SHARED ? "shared" : "reuseport");
-	if (master.ready_fd >= 0) {
-		ok = 0;
-		if (write(master.ready_fd, &ok, 1) < 0)
-			(void)0;
-		close(master.ready_fd);
-		master.ready_fd = -1;
 	}
 	ev_run(master.loop, 0);
 	log_info("master exiting");
@@ -813,15 +1087,10 @@ out:
 			(void)0;
 		close(master.ready_fd);
 	}
-	if (rc == 0 && master.cur && master.cur->conf->pidfile) {
-		char tmp[4096];
-
-		snprintf(tmp, sizeof tmp, "%s.reload", master.cur->conf->pidfile);
-		unlink(tmp);
-		unlink(master.cur->conf->pidfile);
-	}
+	if (rc == 0 && master.cur && master.cur->conf->pidfile)
+		master_remove_pidfile(master.cur->conf->pidfile);
 	for (struct master_lset *ls = master.lsets; ls; ls = ls->next)
-		listen_close(&ls->s, rc == 0);
+		listen_close(&ls->s, rc == 0 && !master.upgraded);
 	while (master.gens)
 		master_gen_free(master.gens);
 	for (i = 0; i < MASTER_MAX_WORKERS; i++)
@@ -832,5 +1101,7 @@ out:
 		master.leaving = w->next;
 		free(w);
 	}
+	activate_free(&master.act);
+	activate_free(&master.upg);
 	return rc;
 }

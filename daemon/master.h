@@ -9,5 +9,7 @@ struct conf;
  * 1 when start-up failed, for a daemonizing parent waiting on it.
  * Returns the process exit status. */
 int master_run(struct conf *conf, int ready_fd);
+/* The binary's path and argv, for USR2 to start again. */
+void master_exec_args(char *exe, char **argv);
 
 #endif

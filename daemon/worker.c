@@ -18,6 +18,7 @@
 #include "worker.h"
 
 int (*worker_accept4)(int, struct sockaddr *, socklen_t *, int) = accept4;
+int worker_ready_fd = -1;
 
 static struct {
 	struct ev_loop *loop;
@@ -244,6 +245,15 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	ev_signal_start(loop, &worker.sig_int);
 	for (i = 0; i < worker.nsocks; i++)
 		ev_io_start(loop, &worker.socks[i].io);
+	if (worker_ready_fd >= 0) {
+		pid_t pid = getpid();
+
+		/* one small write to a pipe is atomic: no lock with the others */
+		if (write(worker_ready_fd, &pid, sizeof pid) != sizeof pid)
+			log_warn("worker %d: telling the master it is ready", index);
+		close(worker_ready_fd);
+		worker_ready_fd = -1;
+	}
 	log_debug("worker %d started", index);
 	ev_run(loop, 0);
 	log_debug("worker %d exiting", index);

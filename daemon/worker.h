@@ -30,6 +30,9 @@ extern int (*worker_accept4)(int fd, struct sockaddr *sa, socklen_t *len, int fl
 int worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws);
 void worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd);
 
+/* Where a worker writes its pid once it accepts (the master's READY). */
+extern int worker_ready_fd;
+
 /* Run worker `index` on loop (after fork) until it is told to stop and has
  * drained. sets[i] belongs to the i-th listener. Returns the exit status. */
 int worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *sets,
