@@ -355,7 +355,12 @@ conf_daemon_key(struct conf_parse *p, const char *key, const char *v)
 		free(c->pidfile);
 		c->pidfile = conf_strdup(p, v);
 	} else if (strcmp(key, "log") == 0) {
-		if (conf_enum(v, logs, &c->log_syslog) < 0)
+		free(c->log_file);
+		c->log_file = NULL;
+		c->log_syslog = 0;
+		if (*v == '/')
+			c->log_file = conf_strdup(p, v);
+		else if (conf_enum(v, logs, &c->log_syslog) < 0)
 			goto bad;
 	} else if (strcmp(key, "log_level") == 0) {
 		if (conf_enum(v, levels, &e) < 0)
@@ -377,7 +382,7 @@ bad:
 	conf_fail(p, p->line, "%s: bad value '%s' (%s)", key, v,
 	    strcmp(key, "workers") == 0 ? "1..1024 or auto" :
 	    strcmp(key, "mode") == 0 ? "shared or reuseport" :
-	    strcmp(key, "log") == 0 ? "stderr or syslog" :
+	    strcmp(key, "log") == 0 ? "stderr, syslog or an absolute path" :
 	    strcmp(key, "log_level") == 0 ? "error, warn, info or debug" :
 	    strcmp(key, "shutdown_timeout") == 0 ? "a duration like 500ms, 10s, 1m" :
 	    strcmp(key, "cpu_affinity") == 0 ? "off or auto" : "0..2147483647");
@@ -801,6 +806,7 @@ conf_free(struct conf *c)
 	free(c->user);
 	free(c->group);
 	free(c->pidfile);
+	free(c->log_file);
 	free(c);
 }
 
@@ -820,7 +826,8 @@ conf_dump(const struct conf *c, FILE *out)
 	fprintf(out, "mode = %s\n", c->mode == CONF_MODE_SHARED ? "shared" : "reuseport");
 	fprintf(out, "user = %s\ngroup = %s\npidfile = %s\n", c->user ? c->user : "",
 	    c->group ? c->group : "", c->pidfile ? c->pidfile : "");
-	fprintf(out, "log = %s\nlog_level = %s\n", c->log_syslog ? "syslog" : "stderr",
+	fprintf(out, "log = %s\nlog_level = %s\n", c->log_file ? c->log_file :
+	    c->log_syslog ? "syslog" : "stderr",
 	    levels[c->log_level]);
 	conf_format_duration(c->shutdown_timeout_ms, d, sizeof d);
 	fprintf(out, "shutdown_timeout = %s\nrlimit_nofile = %ld\ncpu_affinity = %s\n", d,

@@ -60,6 +60,7 @@ struct conf {
 	enum conf_mode mode;
 	char *user, *group, *pidfile;
 	int log_syslog;
+	char *log_file;              /* log = /path: appended to, reopened on USR1 */
 	enum log_level log_level;
 	long long shutdown_timeout_ms;
 	long rlimit_nofile;

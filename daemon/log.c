@@ -1,6 +1,7 @@
 /* log: the daemon's one log stream, to stderr or syslog, with a level filter.
  * Every line is one write(2), so lines of concurrent workers never interleave. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,25 @@ log_setup(int use_syslog, enum log_level level)
 		closelog();
 	log_syslog = use_syslog;
 	log_max = level;
+}
+
+int
+log_reopen(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -1;
+	if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (fd != STDERR_FILENO)
+		close(fd);
+	return 0;
 }
 
 void

@@ -6,6 +6,9 @@
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_setup(int use_syslog, enum log_level level);
+/* Open path for appending onto stderr (so exec'd programs log there too);
+ * again on USR1, after logrotate moved the file. 0, or -1 with errno. */
+int log_reopen(const char *path);
 void log_msg(enum log_level level, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

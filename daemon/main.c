@@ -263,6 +263,12 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
+	/* Before detaching, so a log that cannot be opened is said here. */
+	if (conf->log_file && log_reopen(conf->log_file) < 0) {
+		fprintf(stderr, "acceptd: log %s: %s\n", conf->log_file, strerror(errno));
+		conf_free(conf);
+		return 1;
+	}
 	if (!foreground && !rfd)
 		ready_fd = main_daemonize();
 	log_setup(conf->log_syslog, conf->log_level);

@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <stdint.h>
 #include <sys/wait.h>
 
 #include <ev.h>
@@ -107,6 +111,7 @@ master_exec_args(char *exe, char **argv)
 }
 
 static void master_spawn(struct master_worker *w);
+static int master_caps(unsigned long long keep);
 static int master_gen_has(const struct master_gen *g, const struct master_lset *ls);
 static void master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
@@ -161,6 +166,9 @@ master_spawn(struct master_worker *w)
 	}
 	if (pid == 0) {
 		master_forget(g);
+		/* workers keep no capability (harmless when there were none) */
+		if (getuid() != 0 && master_caps(0) < 0)
+			log_warn("worker %d: dropping capabilities", w->index);
 		if (!(sets = calloc(g->conf->nlisteners, sizeof *sets)))
 			_exit(1);
 		for (int i = 0; i < g->conf->nlisteners; i++)
@@ -662,6 +670,9 @@ master_reload(void)
 	master.gens = g;
 	master_log_diff(old, g);
 	master_log_listening(g, 1);
+	if (g->conf->log_file && (!old->conf->log_file ||
+	    strcmp(g->conf->log_file, old->conf->log_file) != 0) && log_reopen(g->conf->log_file) < 0)
+		log_warn("reload: log %s (still logging where it was)", g->conf->log_file);
 	log_setup(g->conf->log_syslog, g->conf->log_level);
 	master.cur = g;
 	for (i = 0; i < master.nworkers; i++)
@@ -889,6 +900,27 @@ master_upgrade(void)
 	log_info("USR2: starting %s (pid %d) with the listening sockets", master.exe, (int)pid);
 }
 
+/* USR1, or a reload naming another file: the master's stderr, then each
+ * worker's (they reopen it themselves, as the user they run as). */
+static void
+master_reopen(const char *path)
+{
+	if (!path) {
+		log_info("SIGUSR1: nothing to reopen (logging to %s)",
+		    master.cur->conf->log_syslog ? "syslog" : "stderr");
+		return;
+	}
+	if (log_reopen(path) < 0)
+		return log_warn("reopen log %s", path);
+	log_info("log reopened: %s", path);
+	for (int i = 0; i < master.nworkers; i++)
+		if (master.slot[i] && master.slot[i]->pid)
+			kill(master.slot[i]->pid, SIGUSR1);
+	for (struct master_worker *w = master.leaving; w; w = w->next)
+		if (w->pid)
+			kill(w->pid, SIGUSR1);
+}
+
 static void
 master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
@@ -913,13 +945,26 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		master_fewer();
 		break;
 	case SIGUSR1:
-		log_info("SIGUSR1: nothing to reopen (logging to %s)",
-		    master.cur->conf->log_syslog ? "syslog" : "stderr");
+		master_reopen(master.cur->conf->log_file);
 		break;
 	case SIGUSR2:
 		master_upgrade();
 		break;
 	}
+}
+
+/* Set the effective and permitted capabilities to exactly keep (a mask of
+ * CAP_*), with the raw syscall: libcap is not worth a dependency here. */
+static int
+master_caps(unsigned long long keep)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof d);
+	d[0].effective = d[0].permitted = (uint32_t)keep;
+	d[1].effective = d[1].permitted = (uint32_t)(keep >> 32);
+	return (int)syscall(SYS_capset, &h, d);
 }
 
 static int
@@ -940,13 +985,25 @@ master_drop_privileges(const struct conf *c)
 	if (c->group && !(gr = getgrnam(c->group)))
 		return log_errorx("group: no such group '%s'", c->group), -1;
 	gid = gr ? gr->gr_gid : pw->pw_gid;
-	if (master.status_fd >= 0 && pw && fchown(master.status_fd, pw->pw_uid, gid) < 0)
+	/* what the master reopens as the user later: its status file, the log */
+	if (pw && master.status_fd >= 0 && fchown(master.status_fd, pw->pw_uid, gid) < 0)
 		log_warn("reload status file: chown");
+	if (pw && c->log_file && chown(c->log_file, pw->pw_uid, gid) < 0)
+		log_warn("log %s: chown", c->log_file);
+	/* The master keeps CAP_NET_BIND_SERVICE (and nothing else) across
+	 * setuid, so that a reload can still bind ports below 1024; workers
+	 * drop it at fork (master_caps(0)). */
+	if (pw && prctl(PR_SET_KEEPCAPS, 1) < 0)
+		return log_error("prctl PR_SET_KEEPCAPS"), -1;
 	if (setgroups(0, NULL) < 0 || setgid(gid) < 0)
 		return log_error("setgid %d", (int)gid), -1;
 	if (pw && setuid(pw->pw_uid) < 0)
 		return log_error("setuid %d", (int)pw->pw_uid), -1;
-	log_info("running as user %s, group %d", pw ? pw->pw_name : "root", (int)gid);
+	if (pw && (prctl(PR_SET_KEEPCAPS, 0) < 0 ||
+	    master_caps(1ULL << CAP_NET_BIND_SERVICE) < 0))
+		return log_error("keeping CAP_NET_BIND_SERVICE"), -1;
+	log_info("running as user %s, group %d%s", pw ? pw->pw_name : "root", (int)gid,
+	    pw ? " (the master keeps CAP_NET_BIND_SERVICE for reloads)" : "");
 	return 0;
 }
 

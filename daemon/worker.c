@@ -26,7 +26,7 @@ static struct {
 	struct worker_sock *socks;
 	int nsocks;
 	int draining;
-	ev_signal sig_term, sig_quit, sig_int;
+	ev_signal sig_term, sig_quit, sig_int, sig_usr1;
 	ev_timer drain_timer;
 	ev_tstamp last_emfile_log;
 } worker;
@@ -162,7 +162,11 @@ worker_drain(struct ev_loop *loop)
 static void
 worker_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	if (w->signum == SIGINT) {
+	if (w->signum == SIGUSR1) {
+		/* the master reopened the log: so do we, onto our stderr */
+		if (worker.conf->log_file && log_reopen(worker.conf->log_file) < 0)
+			log_warn("reopen log %s", worker.conf->log_file);
+	} else if (w->signum == SIGINT) {
 		conn_close_all();
 		ev_break(loop, EVBREAK_ALL);
 	} else if (worker.draining) {
@@ -243,6 +247,8 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	ev_signal_start(loop, &worker.sig_term);
 	ev_signal_start(loop, &worker.sig_quit);
 	ev_signal_start(loop, &worker.sig_int);
+	ev_signal_init(&worker.sig_usr1, worker_signal_cb, SIGUSR1);
+	ev_signal_start(loop, &worker.sig_usr1);
 	for (i = 0; i < worker.nsocks; i++)
 		ev_io_start(loop, &worker.socks[i].io);
 	if (worker_ready_fd >= 0) {
