@@ -173,7 +173,9 @@ master_spawn(struct master_worker *w)
 			_exit(1);
 		for (int i = 0; i < g->conf->nlisteners; i++)
 			sets[i] = g->lsets[i]->s;
-		exit(worker_run(master.loop, g->conf, sets, w->index));
+		pid = worker_run(master.loop, g->conf, sets, w->index);
+		free(sets);
+		exit(pid);
 	}
 	w->pid = pid;
 	w->ready = 0;
