@@ -26,6 +26,12 @@ log_setup(int use_syslog, enum log_level level)
 	log_max = level;
 }
 
+int
+log_enabled(enum log_level level)
+{
+	return level <= log_max;
+}
+
 void
 log_msg(enum log_level level, int errnum, const char *fmt, ...)
 {

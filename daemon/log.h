@@ -6,6 +6,8 @@
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_setup(int use_syslog, enum log_level level);
+/* Whether a line at level would be logged (to skip costly formatting). */
+int log_enabled(enum log_level level);
 void log_msg(enum log_level level, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
