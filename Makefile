@@ -17,32 +17,48 @@ PKGS_CFLAGS := $(shell pkg-config --cflags inih 2>/dev/null)
 PKGS_LIBS   := $(shell pkg-config --libs inih 2>/dev/null) -lev
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -Idaemon $(PKGS_CFLAGS) \
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -Idaemon $(PKGS_CFLAGS) \
              -DACCEPTD_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
-LDLIBS  := $(PKGS_LIBS)
+LDLIBS  := $(PKGS_LIBS) -ldl
 
 # Everything but main.c goes into a library the tests link against.
 LIB_SRC := daemon/log.c daemon/conf.c daemon/listen.c daemon/master.c \
            daemon/worker.c daemon/conn.c daemon/handler.c daemon/proctitle.c \
+           daemon/cidr.c daemon/modload.c \
            daemon/handlers/echo.c daemon/handlers/discard.c \
            daemon/handlers/daytime.c daemon/handlers/chargen.c \
-           daemon/handlers/http.c daemon/notify.c daemon/activate.c
+           daemon/handlers/http.c daemon/handlers/exec.c \
+           daemon/notify.c daemon/activate.c
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
+# Handler modules: each modules/NAME.c is one module, built with nothing but
+# the public header (as a module author builds one) into $(B)/modules/.
+# tests/modules/ holds broken and odd ones for the tests (not installed).
+MOD_SO  := $(patsubst modules/%.c,$(B)/modules/%.so,$(wildcard modules/*.c))
+TMOD_SO := $(patsubst tests/modules/%.c,$(B)/tests/modules/%.so,$(wildcard tests/modules/*.c))
+MOD_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -shared -Iinclude
 
 .PHONY: all tests check run clean deps
-all: deps $(B)/acceptd
+all: deps $(B)/acceptd $(MOD_SO)
 
-tests: all $(UNIT_BIN) $(INTEG_BIN)
+tests: all $(UNIT_BIN) $(INTEG_BIN) $(TMOD_SO)
 
 deps:
 	@sh tests/deps.sh
 
 $(B)/acceptd: $(B)/daemon/main.o $(B)/libacceptd.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/modules/%.so: modules/%.c include/acceptd/module.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MOD_CFLAGS) -o $@ $<
+
+$(B)/tests/modules/%.so: tests/modules/%.c include/acceptd/module.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MOD_CFLAGS) -o $@ $<
 
 $(B)/libacceptd.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

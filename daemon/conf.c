@@ -22,7 +22,7 @@
 #define CONF_MAX_FILE (4 * 1024 * 1024)
 #define CONF_PORT_DEFAULT 7007
 
-enum conf_section { SEC_NONE, SEC_DAEMON, SEC_LISTENER };
+enum conf_section { SEC_NONE, SEC_DAEMON, SEC_LISTENER, SEC_MODULE };
 
 /* The parse in progress. Debian's inih passes no line numbers to the
  * handler (INI_HANDLER_LINENO 0), so our reader hands it one line at a
@@ -34,6 +34,7 @@ struct conf_parse {
 	int line;                       /* the line inih is looking at */
 	enum conf_section sec;
 	struct conf_listener *cur, **tail;
+	struct conf_module *mod, **mtail;
 	int daemon_line;
 	int seen[32];                   /* [daemon] key -> line seen */
 	int lseen[32];                  /* current listener's key -> line seen */
@@ -137,49 +138,6 @@ conf_format_duration(long long ms, char *buf, size_t n)
 		snprintf(buf, n, "%lldms", ms);
 }
 
-/* One CIDR: an IPv4 or IPv6 address, optionally /prefix. */
-static int
-conf_valid_cidr(const char *s, size_t n)
-{
-	char addr[INET6_ADDRSTRLEN + 8];
-	unsigned char bin[16];
-	const char *slash;
-	long long bits;
-	int v6;
-
-	if (n == 0 || n >= sizeof addr)
-		return 0;
-	memcpy(addr, s, n);
-	addr[n] = '\0';
-	slash = strchr(addr, '/');
-	if (slash)
-		addr[slash - addr] = '\0';
-	v6 = strchr(addr, ':') != NULL;
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, bin) != 1)
-		return 0;
-	if (slash && conf_parse_int(slash + 1, 0, v6 ? 128 : 32, &bits) < 0)
-		return 0;
-	return 1;
-}
-
-/* A list of CIDRs separated by commas and/or blanks. */
-static int
-conf_valid_cidr_list(const char *s, char *bad, size_t badlen)
-{
-	while (*s) {
-		size_t n;
-
-		s += strspn(s, ", \t");
-		n = strcspn(s, ", \t");
-		if (n && !conf_valid_cidr(s, n)) {
-			snprintf(bad, badlen, "%.*s", (int)(n < 64 ? n : 64), s);
-			return 0;
-		}
-		s += n;
-	}
-	return 1;
-}
-
 static int
 conf_valid_name(const char *s)
 {
@@ -211,6 +169,32 @@ conf_strdup(struct conf_parse *p, const char *s)
 }
 
 static void
+conf_module_start(struct conf_parse *p, const char *name)
+{
+	struct conf_module *m;
+
+	if (!conf_valid_name(name)) {
+		conf_fail(p, p->line, "bad module name '%s': use letters, digits, '_' and '-'", name);
+		return;
+	}
+	for (m = p->conf->module_secs; m; m = m->next)
+		if (strcmp(m->name, name) == 0) {
+			conf_fail(p, p->line, "duplicate module '%s' (first at line %d)", name, m->line);
+			return;
+		}
+	if (!(m = calloc(1, sizeof *m)) || !(m->name = strdup(name))) {
+		free(m);
+		conf_fail(p, p->line, "out of memory");
+		return;
+	}
+	m->line = p->line;
+	*p->mtail = m;
+	p->mtail = &m->next;
+	p->mod = m;
+	p->sec = SEC_MODULE;
+}
+
+static void
 conf_section_start(struct conf_parse *p, const char *hdr, size_t n)
 {
 	char name[256];
@@ -231,7 +215,7 @@ conf_section_start(struct conf_parse *p, const char *hdr, size_t n)
 		return;
 	}
 	if (strncmp(name, "module", 6) == 0 && (name[6] == ' ' || name[6] == '\t' || !name[6])) {
-		conf_fail(p, p->line, "[module] sections are not built yet");
+		conf_module_start(p, name + 6 + strspn(name + 6, " \t"));
 		return;
 	}
 	if (strncmp(name, "listener", 8) != 0 || (name[8] != ' ' && name[8] != '\t')) {
@@ -459,17 +443,28 @@ conf_listener_key(struct conf_parse *p, const char *key, const char *v)
 	} else if (strcmp(key, "max_connections") == 0) {
 		if (conf_parse_int(v, 0, INT_MAX, &n) < 0)
 			want = "0..2147483647";
-		else if ((l->max_connections = n))
-			return conf_fail(p, p->line, "max_connections is not built yet; only 0 is accepted"), 0;
+		else
+			l->max_connections = n;
 	} else if (strcmp(key, "idle_timeout") == 0) {
 		if (conf_parse_duration_ms(v, &l->idle_timeout_ms) < 0)
 			want = "a duration like 500ms, 10s, 1m";
-		else if (l->idle_timeout_ms)
-			return conf_fail(p, p->line, "idle_timeout is not built yet; only 0 is accepted"), 0;
 	} else if (strcmp(key, "allow") == 0 || strcmp(key, "deny") == 0) {
-		if (!conf_valid_cidr_list(v, bad, sizeof bad))
-			return conf_fail(p, p->line, "%s: bad CIDR '%s'", key, bad), 0;
-		return conf_fail(p, p->line, "%s is not built yet; leave it empty", key), 0;
+		int allow = key[0] == 'a';
+		struct cidr_list cl;
+		char **text = allow ? &l->allow : &l->deny;
+
+		if (cidr_list_parse(v, &cl, bad, sizeof bad) < 0)
+			return bad[0] ? conf_fail(p, p->line, "%s: bad CIDR '%s' (want an address or "
+			    "address/bits, IPv4 or IPv6)", key, bad) :
+			    conf_fail(p, p->line, "out of memory"), 0;
+		cidr_list_free(allow ? &l->allow_list : &l->deny_list);
+		*(allow ? &l->allow_list : &l->deny_list) = cl;
+		if (allow)
+			l->allow_line = p->line;
+		else
+			l->deny_line = p->line;
+		free(*text);
+		*text = conf_strdup(p, v);
 	} else if (strcmp(key, "proxy_protocol") == 0) {
 		if (conf_enum(v, proxies, &b) < 0)
 			want = "off, v1, v2 or any";
@@ -494,6 +489,24 @@ conf_listener_key(struct conf_parse *p, const char *key, const char *v)
 }
 
 static int
+conf_module_key(struct conf_parse *p, const char *key, const char *v)
+{
+	struct conf_module *m = p->mod;
+
+	if (strcmp(key, "path") != 0)
+		return conf_fail(p, p->line, "unknown key '%s' in [module %s] (only path)", key,
+		    m->name), 0;
+	if (m->path_line)
+		return conf_fail(p, p->line, "duplicate key 'path' (first at line %d)",
+		    m->path_line), 0;
+	m->path_line = p->line;
+	if (!*v)
+		return conf_fail(p, p->line, "path: empty; name the module's .so file"), 0;
+	m->path = conf_strdup(p, v);
+	return 1;
+}
+
+static int
 conf_ini_handler(void *user, const char *section, const char *key, const char *value)
 {
 	struct conf_parse *p = user;
@@ -506,6 +519,8 @@ conf_ini_handler(void *user, const char *section, const char *key, const char *v
 		return conf_daemon_key(p, key, value);
 	case SEC_LISTENER:
 		return conf_listener_key(p, key, value);
+	case SEC_MODULE:
+		return conf_module_key(p, key, value);
 	default:
 		conf_fail(p, p->line, "key '%s' outside any section", key);
 		return 0;
@@ -632,6 +647,18 @@ conf_same_addr(const struct conf_addr *a, const struct conf_addr *b)
 	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
+/* A relative module path is relative to the config file's directory. */
+static void
+conf_module_path(const char *file, const char *path, char *out, size_t n)
+{
+	const char *slash = strrchr(file, '/');
+
+	if (path[0] == '/' || !slash)
+		snprintf(out, n, "%s", path);
+	else
+		snprintf(out, n, "%.*s/%s", (int)(slash - file), file, path);
+}
+
 /* Everything that needs the whole file: handlers, addresses, defaults. */
 static void
 conf_finish(struct conf_parse *p)
@@ -646,30 +673,56 @@ conf_finish(struct conf_parse *p)
 
 		c->workers = n < 1 ? 1 : n > 1024 ? 1024 : n;
 	}
+	/* Modules first: listeners anywhere in the file may name their handlers. */
+	for (struct conf_module *m = c->module_secs; m; m = m->next) {
+		char path[PATH_MAX];
+
+		if (!m->path)
+			return conf_fail(p, m->line, "[module %s] has no path", m->name);
+		conf_module_path(c->file, m->path, path, sizeof path);
+		if (handler_module_load(&c->modules, m->name, path, herr, sizeof herr) < 0)
+			return conf_fail(p, m->path_line, "%s", herr);
+	}
 	if (!c->listeners)
 		return conf_fail(p, 1, "no [listener NAME] section: nothing to serve");
 	for (l = c->listeners; l && !p->err_line; l = l->next) {
 		const char *hname = l->handler_name ? l->handler_name : "echo";
 		int hline = l->handler_line ? l->handler_line : l->line;
 
-		if (!(l->handler = handler_find(hname)))
-			return conf_fail(p, hline, "unknown handler '%s' (built in: %s)", hname,
-			    handler_builtin_names());
-		if (l->handler->conf_new && !(l->handler_conf = l->handler->conf_new()))
-			return conf_fail(p, hline, "out of memory");
-		for (struct conf_kv *kv = l->hkeys; kv; kv = kv->next) {
-			int rc = l->handler->conf_set ?
-			    l->handler->conf_set(l->handler_conf, kv->key, kv->value, herr, sizeof herr) :
-			    HANDLER_KEY_UNKNOWN;
+		if (!(l->handler = handler_find(c->modules, hname))) {
+			char mnames[256];
 
-			if (rc == HANDLER_KEY_UNKNOWN)
+			handler_module_names(c->modules, mnames, sizeof mnames);
+			return conf_fail(p, hline, "unknown handler '%s' (built in: %s%s%s)", hname,
+			    handler_builtin_names(), mnames[0] ? "; from modules: " : "", mnames);
+		}
+		if (!(l->hl = handler_listener_new(l->name, l->idle_timeout_ms)))
+			return conf_fail(p, hline, "out of memory");
+		if (l->handler->conf_new && !(l->handler_conf = l->handler->conf_new(&l->hl->pub)))
+			return conf_fail(p, hline, "listener %s: handler %s failed to configure "
+			    "(out of memory)", l->name, hname);
+		for (struct conf_kv *kv = l->hkeys; kv; kv = kv->next) {
+			size_t klen = strlen(kv->key);
+			int rc;
+
+			herr[0] = '\0';
+			rc = l->handler->conf_set ?
+			    l->handler->conf_set(l->handler_conf, kv->key, kv->value, herr, sizeof herr) :
+			    ACCEPTD_KEY_UNKNOWN;
+			if (rc == ACCEPTD_KEY_UNKNOWN)
 				return conf_fail(p, kv->line, "unknown key '%s' in [listener %s] (handler %s does not take it)",
 				    kv->key, l->name, hname);
+			/* "key: reason", whether or not the handler named the key */
+			if (rc && strncmp(herr, kv->key, klen) == 0 && herr[klen] == ':')
+				return conf_fail(p, kv->line, "%s", herr);
 			if (rc)
-				return conf_fail(p, kv->line, "%s: %s", kv->key, herr);
+				return conf_fail(p, kv->line, "%s: %s", kv->key,
+				    herr[0] ? herr : "bad value");
 		}
+		herr[0] = '\0';
 		if (l->handler->conf_check && l->handler->conf_check(l->handler_conf, herr, sizeof herr))
-			return conf_fail(p, l->line, "listener %s: %s", l->name, herr);
+			return conf_fail(p, l->line, "listener %s: %s", l->name,
+			    herr[0] ? herr : "handler configuration refused");
 		if (!l->reuseport_set)
 			l->reuseport = c->mode == CONF_MODE_REUSEPORT;
 		if (!l->backlog)
@@ -683,6 +736,10 @@ conf_finish(struct conf_parse *p)
 		if (!l->naddrs)
 			return conf_fail(p, l->address_line ? l->address_line : l->line,
 			    "address '%s' resolves to nothing", l->address ? l->address : "*");
+		if (l->addrs[0].ss.ss_family == AF_UNIX && (l->allow_list.n || l->deny_list.n))
+			return conf_fail(p, l->allow_list.n ? l->allow_line : l->deny_line,
+			    "%s does not apply to unix address '%s'", l->allow_list.n ? "allow" : "deny",
+			    l->address);
 		/* Port 0 means "some free port": never a clash. */
 		if (l->port == 0 && l->addrs[0].ss.ss_family != AF_UNIX)
 			continue;
@@ -721,6 +778,7 @@ conf_load(const char *file, char *err, size_t errlen)
 	c->shutdown_timeout_ms = 10000;
 	p.conf = c;
 	p.tail = &c->listeners;
+	p.mtail = &c->module_secs;
 
 	if (!(f = fopen(file, "r"))) {
 		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
@@ -794,6 +852,9 @@ conf_free(struct conf *c)
 		}
 		if (l->handler && l->handler->conf_free && l->handler_conf)
 			l->handler->conf_free(l->handler_conf);
+		free(l->hl);
+		cidr_list_free(&l->allow_list);
+		cidr_list_free(&l->deny_list);
 		free(l->name);
 		free(l->address);
 		free(l->handler_name);
@@ -801,6 +862,14 @@ conf_free(struct conf *c)
 		free(l->deny);
 		free(l->addrs);
 		free(l);
+	}
+	/* After every listener: their handlers' code may live in a module. */
+	handler_modules_free(c->modules);
+	for (struct conf_module *m = c->module_secs, *mn; m; m = mn) {
+		mn = m->next;
+		free(m->name);
+		free(m->path);
+		free(m);
 	}
 	free(c->file);
 	free(c->user);
@@ -832,6 +901,8 @@ conf_dump(const struct conf *c, FILE *out)
 	conf_format_duration(c->shutdown_timeout_ms, d, sizeof d);
 	fprintf(out, "shutdown_timeout = %s\nrlimit_nofile = %ld\ncpu_affinity = %s\n", d,
 	    c->rlimit_nofile, c->cpu_affinity ? "auto" : "off");
+	for (const struct conf_module *m = c->module_secs; m; m = m->next)
+		fprintf(out, "\n[module %s]\npath = %s\n", m->name, m->path);
 	for (l = c->listeners; l; l = l->next) {
 		fprintf(out, "\n[listener %s]\naddress = %s\n", l->name, l->address ? l->address : "*");
 		if (l->addrs[0].ss.ss_family != AF_UNIX)

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
 #include "log.h"
 
-struct handler;
+struct acceptd_handler;
+struct handler_listener;
+struct handler_module;
 
 enum conf_mode { CONF_MODE_SHARED, CONF_MODE_REUSEPORT };
 enum conf_proxy { CONF_PROXY_OFF, CONF_PROXY_V1, CONF_PROXY_V2, CONF_PROXY_ANY };
@@ -35,8 +38,9 @@ struct conf_listener {
 	int port_line;
 	char *handler_name;
 	int handler_line;
-	const struct handler *handler;
+	const struct acceptd_handler *handler;
 	void *handler_conf;          /* the handler's, from conf_new/conf_set */
+	struct handler_listener *hl; /* the handler's handle on the listener */
 	int backlog;                 /* filled in: net.core.somaxconn if unset */
 	int ipv6only, keepalive, defer_accept;
 	int fastopen;                /* TCP_FASTOPEN queue, 0 = off */
@@ -45,12 +49,23 @@ struct conf_listener {
 	int reuseport_line;
 	int max_connections;
 	long long idle_timeout_ms;
-	char *allow, *deny;
+	char *allow, *deny;          /* as written, for -T */
+	struct cidr_list allow_list, deny_list;
+	int allow_line, deny_line;
 	enum conf_proxy proxy_protocol;
 	struct conf_kv *hkeys;       /* handler keys in file order */
 	struct conf_addr *addrs;     /* resolved, duplicates removed */
 	int naddrs;
 	struct conf_listener *next;
+};
+
+/* A [module NAME] section. */
+struct conf_module {
+	char *name;
+	int line;                    /* of its header */
+	char *path;                  /* as written */
+	int path_line;
+	struct conf_module *next;
 };
 
 struct conf {
@@ -67,6 +82,8 @@ struct conf {
 	int cpu_affinity;
 	struct conf_listener *listeners;
 	int nlisteners;
+	struct conf_module *module_secs; /* in file order */
+	struct handler_module *modules;  /* loaded from them */
 };
 
 /* Read, validate and resolve FILE. NULL with "FILE:LINE: reason" (or

@@ -1,6 +1,7 @@
 /* conn: one accepted connection on a worker's libev loop: buffered
  * non-blocking I/O with back-pressure, and the single close path. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,19 +24,20 @@
 unsigned conn_active;
 void (*conn_idle_hook)(void);
 
-static struct conn *conn_head;
+static struct acceptd_conn *conn_head;
 /* conn_stop_all's cursor: conn_close advances it past the conn it unlinks,
  * so a stop callback may close any conn, not only its own. */
-static struct conn *conn_iter_next;
+static struct acceptd_conn *conn_iter_next;
 /* Reads land here; only what the handler leaves is copied to c->in, so an
  * idle connection holds no buffer at all. One per process: callbacks never
  * nest across connections while a read is being offered. */
 static char conn_rbuf[64 * 1024];
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void
-conn_update(struct conn *c)
+conn_update(struct acceptd_conn *c)
 {
 	int ev = 0;
 
@@ -57,7 +59,7 @@ conn_update(struct conn *c)
 }
 
 static void
-conn_destroy(struct conn *c)
+conn_destroy(struct acceptd_conn *c)
 {
 	free(c->in);
 	free(c->out);
@@ -68,7 +70,7 @@ conn_destroy(struct conn *c)
  * (c, c->in the handler may still be reading) stays until the outermost
  * leave, which then frees it. Returns the previous busy state. */
 static unsigned
-conn_enter(struct conn *c)
+conn_enter(struct acceptd_conn *c)
 {
 	unsigned was = c->flags & CONN_BUSY;
 
@@ -76,12 +78,12 @@ conn_enter(struct conn *c)
 	return was;
 }
 
-static void conn_finish(struct conn *c);
+static void conn_finish(struct acceptd_conn *c);
 
 /* Closing after write: the handler will not be offered input again. Input
  * it left unread means the peer may still be sending: linger (conn_finish). */
 static void
-conn_drop_input(struct conn *c)
+conn_drop_input(struct acceptd_conn *c)
 {
 	if (c->in_len && !(c->flags & CONN_LINGER)) {
 		c->flags |= CONN_LINGER_WANT;
@@ -92,7 +94,7 @@ conn_drop_input(struct conn *c)
 }
 
 static void
-conn_leave(struct conn *c, unsigned was_busy)
+conn_leave(struct acceptd_conn *c, unsigned was_busy)
 {
 	if (was_busy)
 		return;
@@ -110,10 +112,10 @@ conn_leave(struct conn *c, unsigned was_busy)
 		conn_update(c);
 }
 
-struct conn *
-conn_new(struct ev_loop *loop, int fd, const struct conn_ops *ops, void *data)
+struct acceptd_conn *
+conn_new(struct ev_loop *loop, int fd, const struct acceptd_conn_ops *ops, void *data)
 {
-	struct conn *c = calloc(1, sizeof *c);
+	struct acceptd_conn *c = calloc(1, sizeof *c);
 
 	if (c == NULL) {
 		close(fd);
@@ -126,6 +128,7 @@ conn_new(struct ev_loop *loop, int fd, const struct conn_ops *ops, void *data)
 	 * accept could close c before conn_new even returns it. */
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	ev_io_start(loop, &c->io);
+	ev_init(&c->idle, conn_idle_cb);
 	c->next = conn_head;
 	if (conn_head)
 		conn_head->prev = c;
@@ -135,25 +138,90 @@ conn_new(struct ev_loop *loop, int fd, const struct conn_ops *ops, void *data)
 }
 
 int
-conn_fd(const struct conn *c)
+conn_fd(const struct acceptd_conn *c)
 {
 	return c->io.fd;
 }
 
-struct conn *
+struct acceptd_conn *
 conn_first(void)
 {
 	return conn_head;
 }
 
+void *
+conn_data(const struct acceptd_conn *c)
+{
+	return c->data;
+}
+
+struct ev_loop *
+conn_loop(const struct acceptd_conn *c)
+{
+	return c->loop;
+}
+
+size_t
+conn_pending(const struct acceptd_conn *c)
+{
+	return c->in_len;
+}
+
 void
-conn_close(struct conn *c)
+conn_set_counters(struct acceptd_conn *c, struct conn_counters *cnt)
+{
+	c->cnt = cnt;
+}
+
+void
+conn_count_close(struct conn_counters *cnt)
+{
+	if (cnt == NULL)
+		return;
+	cnt->closed++;
+	if (cnt->active)
+		cnt->active--;
+}
+
+/* libev's "be smart about timeouts": one timer per connection, not
+ * restarted on every byte; when it fires early it re-arms for the rest. */
+void
+conn_set_idle(struct acceptd_conn *c, ev_tstamp after)
+{
+	ev_timer_stop(c->loop, &c->idle);
+	c->idle_after = after;
+	c->last_io = ev_now(c->loop);
+	if (after > 0) {
+		ev_timer_set(&c->idle, after, 0.);
+		ev_timer_start(c->loop, &c->idle);
+	}
+}
+
+static void
+conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct acceptd_conn *c = (struct acceptd_conn *)((char *)w -
+	    offsetof(struct acceptd_conn, idle));
+	ev_tstamp left = c->last_io + c->idle_after - ev_now(loop);
+
+	if (left > 0) {
+		ev_timer_set(&c->idle, left, 0.);
+		ev_timer_start(loop, &c->idle);
+		return;
+	}
+	conn_close(c);
+}
+
+void
+conn_close(struct acceptd_conn *c)
 {
 	if (c->flags & CONN_CLOSED)
 		return;
 	c->flags |= CONN_CLOSED;
 	ev_io_stop(c->loop, &c->io);
+	ev_timer_stop(c->loop, &c->idle);
 	close(c->io.fd);
+	conn_count_close(c->cnt);
 	if (c->ops->free)
 		c->ops->free(c);
 	if (c->prev)
@@ -176,7 +244,7 @@ conn_close(struct conn *c)
  * an RST that can destroy our unread reply in its receive queue (RFC 9112
  * 9.6): send our FIN and read until the peer's instead. */
 static void
-conn_finish(struct conn *c)
+conn_finish(struct acceptd_conn *c)
 {
 	if ((c->flags & CONN_LINGER_WANT) && !(c->flags & CONN_RDEOF) &&
 	    shutdown(c->io.fd, SHUT_WR) == 0) {
@@ -189,7 +257,7 @@ conn_finish(struct conn *c)
 }
 
 void
-conn_close_after_write(struct conn *c)
+conn_close_after_write(struct acceptd_conn *c)
 {
 	if (c->flags & (CONN_CLOSED | CONN_CAW))
 		return;
@@ -205,13 +273,13 @@ conn_close_after_write(struct conn *c)
 }
 
 int
-conn_blocked(const struct conn *c)
+conn_blocked(const struct acceptd_conn *c)
 {
 	return c->out_len >= CONN_OUT_HIGH;
 }
 
 void
-conn_want_drain(struct conn *c)
+conn_want_drain(struct acceptd_conn *c)
 {
 	if (c->flags & (CONN_CLOSED | CONN_CAW))
 		return;
@@ -226,7 +294,7 @@ conn_again(int err)
 }
 
 int
-conn_write(struct conn *c, const void *buf, size_t len)
+conn_write(struct acceptd_conn *c, const void *buf, size_t len)
 {
 	ssize_t n = 0;
 	char *p;
@@ -238,6 +306,8 @@ conn_write(struct conn *c, const void *buf, size_t len)
 	if (c->out_len == 0) {
 		/* MSG_NOSIGNAL: a peer gone away is EPIPE here, not a dead worker. */
 		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0)
+			c->last_io = ev_now(c->loop);
 		if (n < 0) {
 			if (!conn_again(errno)) {
 				conn_close(c);
@@ -269,7 +339,7 @@ conn_write(struct conn *c, const void *buf, size_t len)
 /* Offer buf (conn_rbuf, or c->in itself) to the handler and keep what it
  * leaves. */
 static void
-conn_offer(struct conn *c, const char *buf, size_t len)
+conn_offer(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	size_t used, left;
 	char *p;
@@ -311,7 +381,7 @@ conn_offer(struct conn *c, const char *buf, size_t len)
 }
 
 static void
-conn_on_eof(struct conn *c)
+conn_on_eof(struct acceptd_conn *c)
 {
 	c->flags |= CONN_RDEOF;
 	if (c->flags & (CONN_CAW | CONN_LINGER)) {
@@ -325,7 +395,7 @@ conn_on_eof(struct conn *c)
 }
 
 static void
-conn_on_read(struct conn *c)
+conn_on_read(struct acceptd_conn *c)
 {
 	size_t room = sizeof conn_rbuf;
 	ssize_t n;
@@ -342,6 +412,8 @@ conn_on_read(struct conn *c)
 			room = CONN_IN_MAX - c->in_len;
 	}
 	n = read(c->io.fd, conn_rbuf, room);
+	if (n > 0)
+		c->last_io = ev_now(c->loop);
 	if (n < 0) {
 		if (!conn_again(errno))
 			conn_close(c);
@@ -376,13 +448,15 @@ conn_on_read(struct conn *c)
 }
 
 static void
-conn_on_write(struct conn *c)
+conn_on_write(struct acceptd_conn *c)
 {
 	ssize_t n;
 	int was_blocked;
 
 	if (c->out_len) {
 		n = send(c->io.fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL);
+		if (n > 0)
+			c->last_io = ev_now(c->loop);
 		if (n < 0) {
 			if (!conn_again(errno))
 				conn_close(c);
@@ -416,7 +490,7 @@ conn_on_write(struct conn *c)
 static void
 conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct conn *c = (struct conn *)w;
+	struct acceptd_conn *c = (struct acceptd_conn *)w;
 	unsigned was = conn_enter(c);
 
 	if (revents & EV_WRITE)
@@ -431,7 +505,7 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 void
 conn_stop_all(void)
 {
-	struct conn *c;
+	struct acceptd_conn *c;
 	unsigned was;
 
 	for (c = conn_head; c; c = conn_iter_next) {

@@ -6,36 +6,31 @@
 #include <stddef.h>
 #include <ev.h>
 
+#include <acceptd/module.h>
+
 /* Output above this stops reading (and handlers stop producing) until the
  * peer has taken it: a peer that never reads costs at most this much. */
-#define CONN_OUT_HIGH (64 * 1024)
+#define CONN_OUT_HIGH ACCEPTD_CONN_OUT_HIGH
 /* Unconsumed input is never more than this; a handler that is not blocked
  * and leaves this much unconsumed gets the connection closed: it wants more
  * context than we keep (a handler bug or a hostile peer). */
 #define CONN_IN_MAX (64 * 1024)
 
-struct conn;
-
-struct conn_ops {
-	/* Input arrived: buf holds every byte not yet consumed (earlier leftovers
-	 * first). Return how many bytes were consumed; the rest is offered again
-	 * with the next input, or when back-pressure lifts. May write or close. */
-	size_t (*read)(struct conn *c, const char *buf, size_t len);
-	/* All output has been written and conn_want_drain() was asked for:
-	 * produce more (chargen). May be NULL. */
-	void (*drain)(struct conn *c);
-	/* The peer shut down its sending side. NULL: close once output is flushed. */
-	void (*eof)(struct conn *c);
-	/* The worker is draining for stop or reload. NULL: let the connection
-	 * run until the peer or the shutdown timeout ends it. */
-	void (*stop)(struct conn *c);
-	/* Free the handler's per-connection data (called once, from conn_close). */
-	void (*free)(struct conn *c);
+/* What one listener's connections did in this worker: counted on the
+ * hand-off (handler.c) and in the single close path (conn_close and
+ * conn_count_close). One struct per listener per worker; the stats export
+ * will read it from here (or move it to shared memory) and nowhere else. */
+struct conn_counters {
+	unsigned long long accepted;        /* handed to the handler */
+	unsigned long long closed;          /* of those, ended */
+	unsigned long long rejected_limit;  /* closed at once: max_connections */
+	unsigned long long rejected_acl;    /* closed at once: allow/deny */
+	unsigned long active;               /* accepted - closed */
 };
 
-struct conn {
+struct acceptd_conn {
 	ev_io io;                 /* first: the callback casts back */
-	const struct conn_ops *ops;
+	const struct acceptd_conn_ops *ops;
 	void *data;               /* the handler's */
 	struct ev_loop *loop;
 	char *in;                 /* unconsumed input, NULL when none */
@@ -43,33 +38,48 @@ struct conn {
 	char *out;                /* unwritten output, NULL when none: */
 	size_t out_off, out_len;  /* out_len bytes at out + out_off */
 	unsigned flags;
-	struct conn *prev, *next; /* every open conn of the worker */
+	struct acceptd_conn *prev, *next; /* every open conn of the worker */
+	struct conn_counters *cnt; /* its listener's, NULL: not counted */
+	ev_timer idle;            /* idle_timeout, when set */
+	ev_tstamp idle_after;     /* the timeout, 0: none */
+	ev_tstamp last_io;        /* the last byte read or written */
 };
 
 /* Take ownership of fd and start reading. NULL (fd closed) on ENOMEM. */
-struct conn *conn_new(struct ev_loop *loop, int fd, const struct conn_ops *ops,
+struct acceptd_conn *conn_new(struct ev_loop *loop, int fd, const struct acceptd_conn_ops *ops,
     void *data);
 /* Queue bytes for the peer; writes at once when nothing is pending. 0, or
  * -1 when the connection is broken: it is closed, and outside a callback
  * already freed, so do not touch c (or c->data) again. */
-int conn_write(struct conn *c, const void *buf, size_t len);
+int conn_write(struct acceptd_conn *c, const void *buf, size_t len);
 /* Output at or above CONN_OUT_HIGH: stop producing, return from read(). */
-int conn_blocked(const struct conn *c);
+int conn_blocked(const struct acceptd_conn *c);
 /* Call ops->drain once output is fully written (nothing queued: once the
  * socket is writable), once per call. */
-void conn_want_drain(struct conn *c);
+void conn_want_drain(struct acceptd_conn *c);
 /* Close once everything queued is written (or at once if nothing is).
  * Input is no longer offered. If input was left unread, the peer may still
  * be sending and a close() would reset our last bytes: then conn.c sends
  * its FIN and discards input until the peer's (or conn_stop_all). */
-void conn_close_after_write(struct conn *c);
+void conn_close_after_write(struct acceptd_conn *c);
 /* Close now: stop watchers, close the fd, ops->free, count it. Safe from
  * inside c's own callbacks (the memory, and the buf being offered, live
  * until the callback returns); idempotent until then. */
-void conn_close(struct conn *c);
-int conn_fd(const struct conn *c);
+void conn_close(struct acceptd_conn *c);
+int conn_fd(const struct acceptd_conn *c);
+void *conn_data(const struct acceptd_conn *c);
+struct ev_loop *conn_loop(const struct acceptd_conn *c);
+/* Bytes left unconsumed by the handler. */
+size_t conn_pending(const struct acceptd_conn *c);
+/* Count c in cnt: its close counts there (conn_count_close). */
+void conn_set_counters(struct acceptd_conn *c, struct conn_counters *cnt);
+/* Close c once no byte has moved either way for this long (0: never). */
+void conn_set_idle(struct acceptd_conn *c, ev_tstamp after);
+/* The single close path's counting, for connections that never were in
+ * the helper (exec): one closed, one slot free. */
+void conn_count_close(struct conn_counters *cnt);
 /* The worker's open connections: conn_first(), then c->next (stats, tests). */
-struct conn *conn_first(void);
+struct acceptd_conn *conn_first(void);
 
 /* Open connections of this worker, and the stop broadcast (ops->stop). */
 extern unsigned conn_active;

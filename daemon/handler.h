@@ -1,58 +1,75 @@
-/* handler: the interface between a listener and the code that serves its
- * connections, and the registry of handlers by name (built-ins for now). */
+/* handler: the daemon's side of <acceptd/module.h>: the registry of
+ * handlers by name, the one loader that registers them (the built-in set
+ * and every [module] alike), the services table handlers call, and the
+ * hand-off of an accepted connection through the listener's policy. */
 #ifndef ACCEPTD_HANDLER_H
 #define ACCEPTD_HANDLER_H
 
 #include <stddef.h>
-#include <stdio.h>
 #include <sys/socket.h>
 
+#include <acceptd/module.h>
+
+#include "conn.h"
+
+struct conf_listener;
 struct ev_loop;
 
-/* conf_set's answer for a key the handler does not know. */
-#define HANDLER_KEY_UNKNOWN 1
-
-/* One accepted connection, as the worker hands it over. */
-struct handler_conn {
-	int fd;                          /* owned by the handler from now on:
-	                                    non-blocking, close-on-exec */
-	const struct sockaddr *peer;     /* valid during accept() only */
-	socklen_t peer_len;
-	const struct sockaddr *local;
-	socklen_t local_len;
-	struct ev_loop *loop;            /* the worker's loop */
-	const char *listener;            /* listener name, for log lines */
+/* A listener as its handler sees it (pub, first, so the handle a handler
+ * holds leads back here), with what this worker counted for it. */
+struct handler_listener {
+	struct acceptd_listener pub;
+	ev_tstamp idle_timeout;          /* seconds, 0: none */
+	struct conn_counters cnt;        /* this worker's, this listener's */
 };
 
-/* A handler. Every callback may be NULL except accept. Configuration is
- * parsed in the master (and by -t); start/accept/stop run in each worker
- * on its own copy of the configuration. */
-struct handler {
-	const char *name;
-	/* A fresh configuration with every default filled in; NULL: out of memory. */
-	void *(*conf_new)(void);
-	/* One listener key the daemon does not own: 0 accepted, -1 bad value
-	 * (reason in err), HANDLER_KEY_UNKNOWN if the key is not the handler's. */
-	int (*conf_set)(void *conf, const char *key, const char *value,
-	    char *err, size_t errlen);
-	/* After all keys: -1 with the reason if the whole is inconsistent. */
-	int (*conf_check)(void *conf, char *err, size_t errlen);
-	/* Print the effective handler keys as "key = value" lines (for -T). */
-	void (*conf_dump)(const void *conf, FILE *out);
-	void (*conf_free)(void *conf);
-	/* Once per worker, after fork, before the first accept. -1 fails the worker. */
-	int (*start)(void *conf, struct ev_loop *loop);
-	/* Take one connection; the handler must close hc->fd eventually. */
-	void (*accept)(void *conf, const struct handler_conn *hc);
-	/* The worker stops accepting: finish what is in flight, close what idles. */
-	void (*stop)(void *conf);
+/* A registered module: the built-in one or a [module]'s shared object. */
+struct handler_module {
+	char *name;                      /* [module NAME], or "builtin" */
+	char *path;                      /* NULL for built-ins */
+	void *dl;                        /* dlopen handle, NULL for built-ins */
+	const struct acceptd_module *desc;
+	struct acceptd_handler *handlers; /* the module's, copied to our size */
+	size_t nhandlers;
+	struct handler_module *next;
 };
 
-const struct handler *handler_find(const char *name);
+/* What the daemon offers handlers (every field set). */
+extern const struct acceptd_api handler_api;
+
+/* The loader: check desc (magic, ABI, sizes, handler names, no clash with
+ * the built-ins or with list) and append it to *list. dl (may be NULL) is
+ * dlclose'd with the module. 0, or -1 with "module NAME: reason" in err. */
+int handler_module_add(struct handler_module **list, const char *name, const char *path,
+    void *dl, const struct acceptd_module *desc, char *err, size_t errlen);
+/* dlopen(path, RTLD_NOW | RTLD_LOCAL), find `acceptd_module` and add it. */
+int handler_module_load(struct handler_module **list, const char *name, const char *path,
+    char *err, size_t errlen);
+/* Free the list (dlclose: call after every conf_free of its handlers). */
+void handler_modules_free(struct handler_module *list);
+
+/* A handler by name: the built-ins first, then the modules in mods. */
+const struct acceptd_handler *handler_find(const struct handler_module *mods, const char *name);
 /* The names of the compiled-in handlers, space separated (for -V). */
 const char *handler_builtin_names(void);
+/* The names provided by mods, space separated, into buf ("" if none). */
+void handler_module_names(const struct handler_module *mods, char *buf, size_t n);
 
-extern const struct handler handler_echo, handler_discard, handler_daytime,
-    handler_chargen, handler_http;
+/* A listener's handle for its handler. NULL when out of memory. */
+struct handler_listener *handler_listener_new(const char *name, long long idle_timeout_ms);
+
+/* Why a peer may not be served: 0 (it may), or one of these. */
+enum handler_refusal { HANDLER_OK, HANDLER_REFUSE_ACL, HANDLER_REFUSE_LIMIT };
+enum handler_refusal handler_admit(const struct conf_listener *l, const struct sockaddr *peer,
+    socklen_t peer_len);
+/* Hand fd (just accepted on one of l's sockets) to l's handler, after the
+ * policy (allow/deny, max_connections): a refused one is closed at once
+ * and counted. */
+void handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
+    const struct sockaddr *peer, socklen_t peer_len);
+
+/* The built-in handlers (daemon/handlers/). */
+extern const struct acceptd_handler handler_echo, handler_discard, handler_daytime,
+    handler_chargen, handler_http, handler_exec;
 
 #endif

@@ -46,6 +46,12 @@ log_reopen(const char *path)
 	return 0;
 }
 
+int
+log_enabled(enum log_level level)
+{
+	return level <= log_max;
+}
+
 void
 log_msg(enum log_level level, int errnum, const char *fmt, ...)
 {

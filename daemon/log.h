@@ -9,6 +9,8 @@ void log_setup(int use_syslog, enum log_level level);
 /* Open path for appending onto stderr (so exec'd programs log there too);
  * again on USR1, after logrotate moved the file. 0, or -1 with errno. */
 int log_reopen(const char *path);
+/* Whether a line at level would be logged (to skip costly formatting). */
+int log_enabled(enum log_level level);
 void log_msg(enum log_level level, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

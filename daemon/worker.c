@@ -43,12 +43,11 @@ int
 worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 {
 	const struct conf_listener *l = ws->l;
-	struct sockaddr_storage peer, local;
-	struct handler_conn hc;
+	struct sockaddr_storage peer;
 	int n = 0;
 
 	for (int i = 0; i < ws->max; i++) {
-		socklen_t plen = sizeof peer, llen = sizeof local;
+		socklen_t plen = sizeof peer;
 		int fd = worker_accept4(ws->io.fd, (struct sockaddr *)&peer, &plen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -81,16 +80,8 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 				return n;
 			}
 		}
-		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
-			llen = 0;
-		hc.fd = fd;
-		hc.peer = (struct sockaddr *)&peer;
-		hc.peer_len = plen;
-		hc.local = (struct sockaddr *)&local;
-		hc.local_len = llen;
-		hc.loop = loop;
-		hc.listener = l->name;
-		l->handler->accept(l->handler_conf, &hc);
+		/* policy (allow/deny, max_connections), then the handler */
+		handler_accept(l, loop, fd, (struct sockaddr *)&peer, plen);
 		n++;
 	}
 	return n;

@@ -1,10 +1,8 @@
 /* chargen: the RFC 864 character generator: 72-column lines of the 95
  * printable ASCII characters, each line starting one character later. */
-#include <errno.h>
+#include <acceptd/module.h>
 
-#include "conn.h"
 #include "handler.h"
-#include "log.h"
 
 #define CHARGEN_CHARS 95  /* ' ' .. '~': the pattern repeats every 95 lines */
 #define CHARGEN_COLS  72
@@ -15,6 +13,7 @@
 #define CHARGEN_ROTATIONS 9
 
 static char chargen_table[CHARGEN_ROTATIONS * CHARGEN_CHARS * CHARGEN_LINE];
+static const struct acceptd_api *chargen_api;
 
 static void
 chargen_init(void)
@@ -31,7 +30,7 @@ chargen_init(void)
 
 /* Received data is thrown away, as RFC 864 allows. */
 static size_t
-chargen_read(struct conn *c, const char *buf, size_t len)
+chargen_read(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	return len;
 }
@@ -39,13 +38,13 @@ chargen_read(struct conn *c, const char *buf, size_t len)
 /* Called when everything queued is written. A partial send leaves the rest
  * in c->out (at most one table), so output stays bounded. */
 static void
-chargen_drain(struct conn *c)
+chargen_drain(struct acceptd_conn *c)
 {
-	if (conn_write(c, chargen_table, sizeof chargen_table) == 0)
-		conn_want_drain(c);
+	if (chargen_api->conn_write(c, chargen_table, sizeof chargen_table) == 0)
+		chargen_api->conn_want_drain(c);
 }
 
-static const struct conn_ops chargen_ops = {
+static const struct acceptd_conn_ops chargen_ops = {
 	.read = chargen_read,
 	.drain = chargen_drain,
 };
@@ -59,20 +58,20 @@ chargen_start(void *conf, struct ev_loop *loop)
 }
 
 static void
-chargen_accept(void *conf, const struct handler_conn *hc)
+chargen_accept(void *conf, const struct acceptd_accept *a)
 {
-	struct conn *c;
+	struct acceptd_conn *c;
 
-	chargen_start(conf, hc->loop); /* in case start was not called */
-	if ((c = conn_new(hc->loop, hc->fd, &chargen_ops, NULL)) == NULL) {
-		log_warn("%s: connection dropped", hc->listener);
+	chargen_api = a->listener->api;
+	chargen_start(conf, a->loop); /* in case start was not called */
+	if ((c = chargen_api->conn_new(a, &chargen_ops, NULL)) == NULL)
 		return;
-	}
 	/* The first lines go out from the loop once the socket is writable. */
-	conn_want_drain(c);
+	chargen_api->conn_want_drain(c);
 }
 
-const struct handler handler_chargen = {
+const struct acceptd_handler handler_chargen = {
+	ACCEPTD_HANDLER_V1,
 	.name = "chargen",
 	.start = chargen_start,
 	.accept = chargen_accept,

@@ -1,27 +1,25 @@
 /* discard: the RFC 863 discard service: read everything, answer nothing,
  * until the peer closes. */
-#include <errno.h>
+#include <acceptd/module.h>
 
-#include "conn.h"
 #include "handler.h"
-#include "log.h"
 
 static size_t
-discard_read(struct conn *c, const char *buf, size_t len)
+discard_read(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	return len;
 }
 
-static const struct conn_ops discard_ops = { .read = discard_read };
+static const struct acceptd_conn_ops discard_ops = { .read = discard_read };
 
 static void
-discard_accept(void *conf, const struct handler_conn *hc)
+discard_accept(void *conf, const struct acceptd_accept *a)
 {
-	if (conn_new(hc->loop, hc->fd, &discard_ops, NULL) == NULL)
-		log_warn("%s: connection dropped", hc->listener);
+	a->listener->api->conn_new(a, &discard_ops, NULL);
 }
 
-const struct handler handler_discard = {
+const struct acceptd_handler handler_discard = {
+	ACCEPTD_HANDLER_V1,
 	.name = "discard",
 	.accept = discard_accept,
 };

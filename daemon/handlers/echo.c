@@ -1,32 +1,34 @@
 /* echo: the RFC 862 echo service: every byte read is written back, with
- * conn.c's back-pressure bounding what a peer that never reads can cost. */
-#include <errno.h>
+ * the connection helper's back-pressure bounding what a peer that never
+ * reads can cost. */
+#include <acceptd/module.h>
 
-#include "conn.h"
 #include "handler.h"
-#include "log.h"
+
+static const struct acceptd_api *echo_api;
 
 static size_t
-echo_read(struct conn *c, const char *buf, size_t len)
+echo_read(struct acceptd_conn *c, const char *buf, size_t len)
 {
-	/* Blocked: consume nothing; conn.c keeps the bytes and offers them
-	 * again once the peer has taken some output. */
-	if (conn_blocked(c))
+	/* Blocked: consume nothing; the helper keeps the bytes and offers
+	 * them again once the peer has taken some output. */
+	if (echo_api->conn_blocked(c))
 		return 0;
-	(void)conn_write(c, buf, len); /* -1: c is closing, nothing to undo */
+	(void)echo_api->conn_write(c, buf, len); /* -1: c is closing, nothing to undo */
 	return len;
 }
 
-static const struct conn_ops echo_ops = { .read = echo_read };
+static const struct acceptd_conn_ops echo_ops = { .read = echo_read };
 
 static void
-echo_accept(void *conf, const struct handler_conn *hc)
+echo_accept(void *conf, const struct acceptd_accept *a)
 {
-	if (conn_new(hc->loop, hc->fd, &echo_ops, NULL) == NULL)
-		log_warn("%s: connection dropped", hc->listener);
+	echo_api = a->listener->api;
+	echo_api->conn_new(a, &echo_ops, NULL);
 }
 
-const struct handler handler_echo = {
+const struct acceptd_handler handler_echo = {
+	ACCEPTD_HANDLER_V1,
 	.name = "echo",
 	.accept = echo_accept,
 };

@@ -8,10 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include <ev.h>
+
+#include <acceptd/module.h>
+
 #include "handler.h"
 #include "handlers/http.h"
-#include "log.h"
 
 /* ---- parser ---- */
 
@@ -508,33 +510,34 @@ http_err_resp(int status, time_t now)
  * and empties it before returning. */
 static char http_batch[16 * 1024];
 static size_t http_batch_len;
+static const struct acceptd_api *http_api;
 
 /* -1: c is closing and its http_conn freed; touch neither. */
 static int
-http_flush(struct conn *c)
+http_flush(struct acceptd_conn *c)
 {
 	size_t n = http_batch_len;
 
 	http_batch_len = 0;
-	return n ? conn_write(c, http_batch, n) : 0;
+	return n ? http_api->conn_write(c, http_batch, n) : 0;
 }
 
 static int
-http_queue(struct conn *c, const char *p, size_t n)
+http_queue(struct acceptd_conn *c, const char *p, size_t n)
 {
 	if (http_batch_len + n > sizeof http_batch && http_flush(c) < 0)
 		return -1;
 	if (n > sizeof http_batch)
-		return conn_write(c, p, n);
+		return http_api->conn_write(c, p, n);
 	memcpy(http_batch + http_batch_len, p, n);
 	http_batch_len += n;
 	return 0;
 }
 
 static size_t
-http_read(struct conn *c, const char *buf, size_t len)
+http_read(struct acceptd_conn *c, const char *buf, size_t len)
 {
-	struct http_conn *h = c->data;
+	struct http_conn *h = http_api->conn_data(c);
 	struct http_conf *hc = h->conf;
 	struct http_resp *r;
 	struct http_req req;
@@ -557,7 +560,7 @@ http_read(struct conn *c, const char *buf, size_t len)
 			 * no way to find the next request: just close. */
 			if ((n = http_chunked(&h->ch, buf + off, len - off)) < 0) {
 				if (http_flush(c) == 0)
-					conn_close_after_write(c);
+					http_api->conn_close_after_write(c);
 				return off;
 			}
 			off += n;
@@ -567,20 +570,20 @@ http_read(struct conn *c, const char *buf, size_t len)
 		}
 		/* Pipelining: stop producing; conn.c offers the rest again.
 		 * (The batch may add up to its size above the mark.) */
-		if (conn_blocked(c))
+		if (http_api->conn_blocked(c))
 			break;
 		if ((n = http_parse(buf + off, len - off, &req)) == 0)
 			break;
-		now = (time_t)ev_now(c->loop);
+		now = (time_t)ev_now(http_api->conn_loop(c));
 		if (n < 0) {
 			if ((r = http_err_resp(-n, now)) == NULL) {
 				http_batch_len = 0;
-				conn_close(c);
+				http_api->conn_close(c);
 				return off;
 			}
 			/* Leave the bad bytes unconsumed: conn.c then lingers. */
 			if (http_queue(c, r->buf, r->len) == 0 && http_flush(c) == 0)
-				conn_close_after_write(c);
+				http_api->conn_close_after_write(c);
 			return off;
 		}
 		off += n;
@@ -599,7 +602,7 @@ http_read(struct conn *c, const char *buf, size_t len)
 			return off;
 		if (close) {
 			if (http_flush(c) == 0)
-				conn_close_after_write(c);
+				http_api->conn_close_after_write(c);
 			return off;
 		}
 		h->body = req.body;
@@ -609,7 +612,7 @@ http_read(struct conn *c, const char *buf, size_t len)
 	if (http_flush(c) < 0)
 		return off;
 	if (h->stopping && off == len && h->body == HTTP_BODY_NONE)
-		conn_close_after_write(c);
+		http_api->conn_close_after_write(c);
 	return off;
 }
 
@@ -617,43 +620,43 @@ http_read(struct conn *c, const char *buf, size_t len)
  * being skipped) closes now, or once the response in flight is written; a
  * busy one answers its current request with "Connection: close". */
 static void
-http_stop(struct conn *c)
+http_stop(struct acceptd_conn *c)
 {
-	struct http_conn *h = c->data;
+	struct http_conn *h = http_api->conn_data(c);
 
-	if (c->in_len == 0 && h->body == HTTP_BODY_NONE)
-		conn_close_after_write(c);
+	if (http_api->conn_pending(c) == 0 && h->body == HTTP_BODY_NONE)
+		http_api->conn_close_after_write(c);
 	else
 		h->stopping = 1;
 }
 
 static void
-http_free(struct conn *c)
+http_free(struct acceptd_conn *c)
 {
-	free(c->data);
+	free(http_api->conn_data(c));
 }
 
-static const struct conn_ops http_ops = {
+static const struct acceptd_conn_ops http_ops = {
 	.read = http_read,
 	.stop = http_stop,
 	.free = http_free,
 };
 
 static void
-http_accept(void *conf, const struct handler_conn *hconn)
+http_accept(void *conf, const struct acceptd_accept *a)
 {
 	struct http_conn *h = calloc(1, sizeof *h);
 
+	http_api = a->listener->api;
 	if (h == NULL) {
-		log_warn("%s: connection dropped", hconn->listener);
-		close(hconn->fd);
+		http_api->log(a->listener, ACCEPTD_LOG_WARN, "connection dropped: out of memory");
+		close(a->fd);
+		http_api->conn_done(a->listener);
 		return;
 	}
 	h->conf = conf;
-	if (conn_new(hconn->loop, hconn->fd, &http_ops, h) == NULL) {
-		log_warn("%s: connection dropped", hconn->listener);
+	if (http_api->conn_new(a, &http_ops, h) == NULL)
 		free(h);
-	}
 }
 
 /* ---- configuration ---- */
@@ -673,7 +676,7 @@ http_conf_free(void *conf)
 }
 
 static void *
-http_conf_new(void)
+http_conf_new(const struct acceptd_listener *l)
 {
 	struct http_conf *hc = calloc(1, sizeof *hc);
 
@@ -783,7 +786,7 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		free(hc->content_type);
 		hc->content_type = s;
 	} else {
-		return HANDLER_KEY_UNKNOWN;
+		return ACCEPTD_KEY_UNKNOWN;
 	}
 	if (http_build(hc) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -822,7 +825,8 @@ http_conf_dump(const void *conf, FILE *out)
 	fprintf(out, "\ncontent_type = %s\n", hc->content_type);
 }
 
-const struct handler handler_http = {
+const struct acceptd_handler handler_http = {
+	ACCEPTD_HANDLER_V1,
 	.name = "http",
 	.conf_new = http_conf_new,
 	.conf_set = http_conf_set,

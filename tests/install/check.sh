@@ -99,6 +99,14 @@ if command -v pkg-config >/dev/null 2>&1; then
 		else
 			fail "compiling against the installed module.h: $(cat "$W/cc.log")"
 		fi
+		# A whole module, as its author builds it: the installed header only.
+		if timeout "$STEP_TIMEOUT" "${CC:-cc}" -shared -fPIC -Wall -Werror "${cflags[@]}" \
+			-o "$W/hello.so" modules/hello.c >"$W/cc.log" 2>&1 &&
+			{ ! command -v nm >/dev/null 2>&1 || nm -D "$W/hello.so" | grep -q ' acceptd_module$'; }; then
+			pass "modules/hello.c builds into a module against the installed header"
+		else
+			fail "building modules/hello.c against the installed header: $(cat "$W/cc.log")"
+		fi
 	else
 		skip "include/acceptd/module.h does not exist yet"
 	fi

@@ -11,15 +11,12 @@ static struct util_rd rd;
 static void
 setup(void)
 {
-	struct handler_conn hc = { .listener = "test" };
 
 	loop = ev_loop_new(0);
 	util_pair(sv);
-	hc.fd = sv[1];
-	hc.loop = loop;
-	ck_assert_ptr_eq(handler_find("chargen"), &handler_chargen);
+	ck_assert_ptr_eq(handler_find(NULL, "chargen")->accept, handler_chargen.accept);
 	ck_assert_int_eq(handler_chargen.start(NULL, loop), 0);
-	handler_chargen.accept(NULL, &hc);
+	util_handoff(&handler_chargen, NULL, loop, sv[1]);
 	util_rd_init(&rd, sv[0]);
 }
 
@@ -89,7 +86,7 @@ END_TEST
 
 START_TEST(test_bounded)
 {
-	struct conn *c = conn_first();
+	struct acceptd_conn *c = conn_first();
 
 	pump_for(loop, 50);
 	/* The peer reads nothing: one table at most is queued, and the

@@ -38,7 +38,7 @@ on_idle(void)
 }
 
 static void
-count_free(struct conn *c)
+count_free(struct acceptd_conn *c)
 {
 	frees++;
 }
@@ -53,7 +53,7 @@ remember(const char *buf, size_t len)
 
 /* Consumes everything, writes nothing. */
 static size_t
-read_all(struct conn *c, const char *buf, size_t len)
+read_all(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	reads++;
 	remember(buf, len);
@@ -61,7 +61,7 @@ read_all(struct conn *c, const char *buf, size_t len)
 }
 
 static size_t
-read_echo(struct conn *c, const char *buf, size_t len)
+read_echo(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	reads++;
 	if (conn_blocked(c))
@@ -70,13 +70,13 @@ read_echo(struct conn *c, const char *buf, size_t len)
 	return len;
 }
 
-static const struct conn_ops ops_all = { .read = read_all, .free = count_free };
-static const struct conn_ops ops_echo = { .read = read_echo, .free = count_free };
+static const struct acceptd_conn_ops ops_all = { .read = read_all, .free = count_free };
+static const struct acceptd_conn_ops ops_echo = { .read = read_echo, .free = count_free };
 
 START_TEST(test_active_count)
 {
 	int sv[3][2];
-	struct conn *c[3];
+	struct acceptd_conn *c[3];
 	unsigned base = conn_active;
 
 	conn_idle_hook = on_idle;
@@ -109,7 +109,7 @@ END_TEST
 /* Close from inside read, then look at buf and close again: the memory
  * must still be there (ASan would see a use after free). */
 static size_t
-read_close(struct conn *c, const char *buf, size_t len)
+read_close(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	volatile char x;
 
@@ -122,7 +122,7 @@ read_close(struct conn *c, const char *buf, size_t len)
 	return len;
 }
 
-static const struct conn_ops ops_close = { .read = read_close, .free = count_free };
+static const struct acceptd_conn_ops ops_close = { .read = read_close, .free = count_free };
 
 START_TEST(test_close_in_read)
 {
@@ -147,7 +147,7 @@ END_TEST
 /* The second offer is c->in itself (leftovers + new input): closing frees
  * c->in only after the callback returns. */
 static size_t
-read_close_late(struct conn *c, const char *buf, size_t len)
+read_close_late(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	volatile char x;
 
@@ -161,7 +161,7 @@ read_close_late(struct conn *c, const char *buf, size_t len)
 	return 0;
 }
 
-static const struct conn_ops ops_close_late = { .read = read_close_late, .free = count_free };
+static const struct acceptd_conn_ops ops_close_late = { .read = read_close_late, .free = count_free };
 
 START_TEST(test_close_in_read_leftovers)
 {
@@ -183,7 +183,7 @@ END_TEST
 
 /* Consumes whole lines only: the partial rest is offered again. */
 static size_t
-read_lines(struct conn *c, const char *buf, size_t len)
+read_lines(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	size_t used = 0;
 	const char *nl;
@@ -196,12 +196,12 @@ read_lines(struct conn *c, const char *buf, size_t len)
 	return used;
 }
 
-static const struct conn_ops ops_lines = { .read = read_lines };
+static const struct acceptd_conn_ops ops_lines = { .read = read_lines };
 
 START_TEST(test_leftovers)
 {
 	int sv[2];
-	struct conn *c;
+	struct acceptd_conn *c;
 
 	util_pair(sv);
 	c = conn_new(loop, sv[1], &ops_lines, NULL);
@@ -224,13 +224,13 @@ START_TEST(test_leftovers)
 END_TEST
 
 static size_t
-read_none(struct conn *c, const char *buf, size_t len)
+read_none(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	reads++;
 	return 0;
 }
 
-static const struct conn_ops ops_none = { .read = read_none, .free = count_free };
+static const struct acceptd_conn_ops ops_none = { .read = read_none, .free = count_free };
 
 START_TEST(test_in_max)
 {
@@ -254,7 +254,7 @@ END_TEST
 START_TEST(test_write_epipe)
 {
 	int sv[2];
-	struct conn *c;
+	struct acceptd_conn *c;
 
 	util_pair(sv);
 	c = conn_new(loop, sv[1], &ops_all, NULL);
@@ -269,7 +269,7 @@ END_TEST
 START_TEST(test_reset_mid_write)
 {
 	int sv[2];
-	struct conn *c;
+	struct acceptd_conn *c;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	size_t len = 4 << 20;
 	char *big = malloc(len);
@@ -293,7 +293,7 @@ END_TEST
 /* The first offer floods the output and consumes nothing; the same bytes
  * must come back once the peer has read enough. */
 static size_t
-read_flood(struct conn *c, const char *buf, size_t len)
+read_flood(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	static char junk[CONN_OUT_HIGH * 16];
 
@@ -307,12 +307,12 @@ read_flood(struct conn *c, const char *buf, size_t len)
 	return len;
 }
 
-static const struct conn_ops ops_flood = { .read = read_flood };
+static const struct acceptd_conn_ops ops_flood = { .read = read_flood };
 
 START_TEST(test_backpressure)
 {
 	int sv[2];
-	struct conn *c;
+	struct acceptd_conn *c;
 	struct util_rd r;
 
 	util_pair(sv);
@@ -362,17 +362,17 @@ START_TEST(test_echo_eof)
 END_TEST
 
 static void
-drain_count(struct conn *c)
+drain_count(struct acceptd_conn *c)
 {
 	drains++;
 }
 
-static const struct conn_ops ops_drain = { .read = read_all, .drain = drain_count };
+static const struct acceptd_conn_ops ops_drain = { .read = read_all, .drain = drain_count };
 
 START_TEST(test_want_drain)
 {
 	int sv[2];
-	struct conn *c;
+	struct acceptd_conn *c;
 
 	util_pair(sv);
 	c = conn_new(loop, sv[1], &ops_drain, NULL);
@@ -389,7 +389,7 @@ END_TEST
 START_TEST(test_close_after_write)
 {
 	int sv[2];
-	struct conn *c;
+	struct acceptd_conn *c;
 	struct util_rd r;
 	static char big[CONN_OUT_HIGH * 4];
 
@@ -412,7 +412,7 @@ END_TEST
 /* Answer and close, leaving input unread: conn.c must send its FIN and
  * wait for the peer's instead of closing (which could reset the answer). */
 static size_t
-read_refuse(struct conn *c, const char *buf, size_t len)
+read_refuse(struct acceptd_conn *c, const char *buf, size_t len)
 {
 	reads++;
 	conn_write(c, "no\n", 3);
@@ -420,7 +420,7 @@ read_refuse(struct conn *c, const char *buf, size_t len)
 	return 0;
 }
 
-static const struct conn_ops ops_refuse = { .read = read_refuse, .free = count_free };
+static const struct acceptd_conn_ops ops_refuse = { .read = read_refuse, .free = count_free };
 
 START_TEST(test_linger)
 {
@@ -466,7 +466,7 @@ END_TEST
 /* The stop callback closes its conn and its partner (c->data), which the
  * iteration would have visited next. */
 static void
-stop_pair(struct conn *c)
+stop_pair(struct acceptd_conn *c)
 {
 	stops++;
 	if (c->data)
@@ -474,12 +474,12 @@ stop_pair(struct conn *c)
 	conn_close(c);
 }
 
-static const struct conn_ops ops_stop = { .read = read_all, .stop = stop_pair, .free = count_free };
+static const struct acceptd_conn_ops ops_stop = { .read = read_all, .stop = stop_pair, .free = count_free };
 
 START_TEST(test_stop_all)
 {
 	int sv[4][2];
-	struct conn *c[4];
+	struct acceptd_conn *c[4];
 
 	conn_idle_hook = on_idle;
 	for (int i = 0; i < 4; i++) {

@@ -12,7 +12,6 @@ START_TEST(test_daytime)
 	static const char *const days[] = { "Sunday", "Monday", "Tuesday",
 	    "Wednesday", "Thursday", "Friday", "Saturday" };
 	struct ev_loop *loop = ev_loop_new(0);
-	struct handler_conn hc = { .listener = "test" };
 	char day[16], month[16], zone[16], expect[128];
 	int d, y, hh, mm, ss, ok = 0;
 	time_t before = time(NULL), after;
@@ -21,10 +20,8 @@ START_TEST(test_daytime)
 	int sv[2];
 
 	util_pair(sv);
-	hc.fd = sv[1];
-	hc.loop = loop;
-	ck_assert_ptr_eq(handler_find("daytime"), &handler_daytime);
-	handler_daytime.accept(NULL, &hc);
+	ck_assert_ptr_eq(handler_find(NULL, "daytime")->accept, handler_daytime.accept);
+	util_handoff(&handler_daytime, NULL, loop, sv[1]);
 	util_rd_init(&rd, sv[0]);
 	ck_assert(util_read_eof(loop, &rd, 2000));
 	after = time(NULL);

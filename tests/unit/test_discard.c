@@ -7,16 +7,13 @@
 START_TEST(test_discard)
 {
 	struct ev_loop *loop = ev_loop_new(0);
-	struct handler_conn hc = { .listener = "test" };
 	static char big[300 * 1024];
 	struct util_rd rd;
 	int sv[2];
 
 	util_pair(sv);
-	hc.fd = sv[1];
-	hc.loop = loop;
-	ck_assert_ptr_eq(handler_find("discard"), &handler_discard);
-	handler_discard.accept(NULL, &hc);
+	ck_assert_ptr_eq(handler_find(NULL, "discard")->accept, handler_discard.accept);
+	util_handoff(&handler_discard, NULL, loop, sv[1]);
 	memset(big, 'd', sizeof big);
 	/* More than any socket buffer: only a reading server takes it all. */
 	ck_assert_uint_eq(util_write_all(loop, sv[0], big, sizeof big, 5000), sizeof big);

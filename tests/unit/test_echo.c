@@ -11,15 +11,12 @@ static struct util_rd rd;
 static void
 setup(void)
 {
-	struct handler_conn hc = { .listener = "test" };
 
 	loop = ev_loop_new(0);
 	ck_assert_ptr_nonnull(loop);
 	util_pair(sv);
-	hc.fd = sv[1];
-	hc.loop = loop;
-	ck_assert_ptr_eq(handler_find("echo"), &handler_echo);
-	handler_echo.accept(NULL, &hc);
+	ck_assert_ptr_eq(handler_find(NULL, "echo")->accept, handler_echo.accept);
+	util_handoff(&handler_echo, NULL, loop, sv[1]);
 	ck_assert_uint_eq(conn_active, 1);
 	util_rd_init(&rd, sv[0]);
 }
@@ -85,7 +82,7 @@ START_TEST(test_slow_reader)
 {
 	size_t len = 1 << 20, off = 0;
 	char *big = malloc(len);
-	struct conn *c = conn_first();
+	struct acceptd_conn *c = conn_first();
 	ssize_t n;
 
 	ck_assert_ptr_nonnull(big);

@@ -222,12 +222,9 @@ static struct util_rd rd;
 static void
 open_conn(void)
 {
-	struct handler_conn hc = { .listener = "test" };
 
 	util_pair(sv);
-	hc.fd = sv[1];
-	hc.loop = loop;
-	handler_http.accept(conf, &hc);
+	util_handoff(&handler_http, conf, loop, sv[1]);
 	ck_assert_uint_eq(conn_active, 1);
 	util_rd_init(&rd, sv[0]);
 }
@@ -237,8 +234,8 @@ setup(void)
 {
 	loop = ev_loop_new(0);
 	ck_assert_ptr_nonnull(loop);
-	ck_assert_ptr_eq(handler_find("http"), &handler_http);
-	conf = handler_http.conf_new();
+	ck_assert_ptr_eq(handler_find(NULL, "http")->accept, handler_http.accept);
+	conf = handler_http.conf_new(&util_listener()->pub);
 	ck_assert_ptr_nonnull(conf);
 	sv[0] = -1;
 }
@@ -568,8 +565,8 @@ START_TEST(test_bad_keys)
 		ck_assert_msg(strncmp(err, bad[i][0], strlen(bad[i][0])) == 0 ||
 		    strstr(err, bad[i][0]), "err \"%s\"", err);
 	}
-	ck_assert_int_eq(set("port", "80", err, sizeof err), HANDLER_KEY_UNKNOWN);
-	ck_assert_int_eq(set("Status", "200", err, sizeof err), HANDLER_KEY_UNKNOWN);
+	ck_assert_int_eq(set("port", "80", err, sizeof err), ACCEPTD_KEY_UNKNOWN);
+	ck_assert_int_eq(set("Status", "200", err, sizeof err), ACCEPTD_KEY_UNKNOWN);
 	/* The defaults survived every refusal. */
 	f = open_memstream(&dump, &dlen);
 	handler_http.conf_dump(conf, f);
@@ -603,7 +600,7 @@ START_TEST(test_backpressure)
 	enum { N = 5000, RESP = 104 }; /* RESP: one default response */
 	size_t len = N * (sizeof GET - 1), off = 0;
 	char *reqs = malloc(len);
-	struct conn *c;
+	struct acceptd_conn *c;
 	ssize_t n;
 
 	for (int i = 0; i < N; i++)

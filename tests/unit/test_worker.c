@@ -38,7 +38,7 @@ static struct {
 static int handler_conf_marker;
 
 static void
-t_accept(void *conf, const struct handler_conn *hc)
+t_accept(void *conf, const struct acceptd_accept *hc)
 {
 	int i = rec.calls++;
 
@@ -56,12 +56,14 @@ t_accept(void *conf, const struct handler_conn *hc)
 		rec.local_len[i] = hc->local_len;
 	}
 	rec.loop = hc->loop;
-	rec.listener = hc->listener;
+	rec.listener = hc->listener->name;
 	rec.conf = conf;
 	close(hc->fd);
 }
 
-static const struct handler thandler = { .name = "test", .accept = t_accept };
+static const struct acceptd_handler thandler = {
+	ACCEPTD_HANDLER_V1, .name = "test", .accept = t_accept,
+};
 
 /* ---- the scripted accept4 ------------------------------------------- */
 
@@ -138,6 +140,7 @@ setup(void)
 	l.name = "t";
 	l.handler = &thandler;
 	l.handler_conf = &handler_conf_marker;
+	ck_assert_ptr_nonnull(l.hl = handler_listener_new("t", 0));
 	l.backlog = 5;
 	ck_assert_ptr_nonnull(loop = ev_loop_new(0));
 	/* a descriptor libev can watch that is not readable unless written to */
@@ -151,6 +154,7 @@ teardown(void)
 	ev_io_stop(loop, &ws.io);
 	ev_timer_stop(loop, &ws.pause);
 	ev_loop_destroy(loop);
+	free(l.hl);
 	close(sv[0]);
 	close(sv[1]);
 	worker_accept4 = real_accept4;

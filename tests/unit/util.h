@@ -17,6 +17,7 @@
 #include <ev.h>
 
 #include "conn.h"
+#include "handler.h"
 
 static inline double
 util_now(void)
@@ -259,6 +260,31 @@ static inline int
 util_wait_active(struct ev_loop *loop, unsigned n, int ms)
 {
 	return pump_until(loop, util_active_is, &n, ms);
+}
+
+/* The listener unit tests hand to handlers: "test", no policy. */
+static inline struct handler_listener *
+util_listener(void)
+{
+	static struct handler_listener *hl;
+
+	if (!hl)
+		hl = handler_listener_new("test", 0);
+	ck_assert_ptr_nonnull(hl);
+	return hl;
+}
+
+/* Hand fd to handler h as the worker's hand-off does (no addresses). */
+static inline void
+util_handoff(const struct acceptd_handler *h, void *conf, struct ev_loop *loop, int fd)
+{
+	struct acceptd_accept a = {
+		.size = sizeof a, .fd = fd, .loop = loop, .listener = &util_listener()->pub,
+	};
+
+	util_listener()->cnt.accepted++;
+	util_listener()->cnt.active++;
+	h->accept(conf, &a);
 }
 
 /* Run every test of suite s; nonzero exit status on failure. */
