@@ -192,13 +192,16 @@ END_TEST
  * worker count went down and up? With every other worker stopped, some
  * of a few connections must reach the newest one (the kernel spreads
  * them over the group by hash; 12 all missing one of 2 sockets is 1 in
- * 4096). `late` 0: TTOU, wait for the leaving worker to exit, TTIN.
- * `late` 1: TTIN while the leaving worker still drains a connection. */
+ * 4096). how 0: TTOU, wait for the leaving worker to exit, TTIN. how 1:
+ * TTIN while the leaving worker still drains a connection. how 2: TTOU,
+ * wait, then a reload (the file says 2 workers). */
 static void
-regrow_serves(int late)
+regrow_serves(int how)
 {
+	static const char *const what[] = { "TTOU then TTIN after the drain",
+	    "TTOU then TTIN during the drain", "TTOU then a reload to 2 workers" };
 	struct hd *d = hd_up(HEAD ECHO_L, 2, "reuseport");
-	int port = hd_port(d, "e"), fds[12], held[8], answered = 0;
+	int port = hd_port(d, "e"), fds[12], held[8], answered = 0, late = how == 1;
 	pid_t w0, w1_old = hd_worker(d, 1), w1;
 	char buf[8];
 
@@ -218,8 +221,14 @@ regrow_serves(int late)
 		hd_assert(d, hd_wait_log(d, "draining ", 1, H_WAIT_MS),
 		    "the leaving worker 1 drains nothing (the 8 connections all went to worker 0?)");
 	}
-	hd_kill(d, SIGTTIN);
-	hd_assert(d, hd_wait_log(d, "TTIN: 2 workers", 1, H_WAIT_MS), "no TTIN line");
+	if (how == 2) {
+		reload(d, 1);
+		wait_workers(d, 2);
+	} else {
+		hd_kill(d, SIGTTIN);
+		hd_assert(d, hd_wait_log(d, "TTIN: 2 workers", 1, H_WAIT_MS), "no TTIN line");
+	}
+	hd_assert(d, hd_wait_log(d, "worker 1 started (pid ", 2, H_WAIT_MS), "no new worker 1");
 	w0 = hd_worker(d, 0);
 	w1 = hd_worker(d, 1);
 	hd_assert(d, w1 != w1_old && h_alive(w1), "no new worker 1");
@@ -242,21 +251,15 @@ regrow_serves(int late)
 	/* BUG (daemon/master.c master_trim, daemon/listen.c listen_steer): the
 	 * CBPF steering program attached when the count went down is never
 	 * lifted when it goes up again, so the new worker 1 gets nothing. */
-	hd_assert(d, answered > 0, "reuseport: after TTOU then TTIN (%s), none of 12 new "
-	    "connections reached the new worker 1 (worker 0 stopped): the reuseport "
-	    "steering to 1 socket was not lifted", late ? "during the drain" : "after the drain");
+	hd_assert(d, answered > 0, "reuseport: after %s, none of 12 new connections reached "
+	    "the new worker 1 (worker 0 stopped): the reuseport steering to 1 socket was not "
+	    "lifted", what[how]);
 	hd_free(d);
 }
 
-START_TEST(regrow_after_drain_serves)
+START_TEST(regrow_serves_all)
 {
-	regrow_serves(0);
-}
-END_TEST
-
-START_TEST(regrow_during_drain_serves)
-{
-	regrow_serves(1);
+	regrow_serves(_i);
 }
 END_TEST
 
@@ -634,8 +637,8 @@ lifecycle_suite(void)
 	tcase_add_loop_test(tc, reload_20_under_load, 0, 2);
 	tcase_add_loop_test(tc, reload_changes_worker_count, 0, 2);
 	tcase_add_loop_test(tc, ttin_ttou_under_load, 0, 2);
-	tcase_add_test(tc, regrow_after_drain_serves);
-	tcase_add_test(tc, regrow_during_drain_serves);
+	/* _i: how the count goes up again (see regrow_serves) */
+	tcase_add_loop_test(tc, regrow_serves_all, 0, 3);
 	tcase_add_loop_test(tc, reload_broken_file, 0, 2);
 	tcase_add_loop_test(tc, s_reload_verdict, 0, 2);
 	tcase_add_test(tc, s_reload_verdict_when_steered);
