@@ -90,3 +90,17 @@ clean:
 
 # after all: and the variables it reads
 include install.mk
+
+# `make stress`: the lifecycle load for STRESS_SECONDS (default 60) with a
+# reload every 200 ms mixed with TTIN/TTOU; prints connections tried and
+# failed, fds and RSS before and after. STRESS_MODE: reuseport (default),
+# shared or both.
+STRESS_SECONDS ?= 60
+STRESS_MODE ?= reuseport
+.PHONY: stress
+$(B)/tests/run_stress: $(B)/tests/stress/stress.o $(B)/tests/integration/harness.o $(B)/libacceptd.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+stress: all $(B)/tests/run_stress
+	ACCEPTD=$(B)/acceptd STRESS_SECONDS=$(STRESS_SECONDS) STRESS_MODE=$(STRESS_MODE) \
+	  CK_VERBOSITY=normal $(B)/tests/run_stress

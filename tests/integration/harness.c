@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1088,4 +1089,335 @@ h_main(Suite *s)
 	h_sweep();
 	h_rm_rf(h_base);
 	return failed ? 1 : 0;
+}
+
+/* ---- load ---- */
+
+struct h_load_client {
+	long tried, ok, failed;
+	long refused, reset, timeout, short_reply, other;
+	char pad[64];           /* each client writes its own cache line */
+};
+
+struct h_load_shared {
+	int stop;
+	int nfails;             /* slots taken (may exceed H_LOAD_MAX_FAILS) */
+	struct h_load_client c[H_LOAD_MAX_CLIENTS];
+	struct h_load_fail fails[H_LOAD_MAX_FAILS];
+};
+
+struct h_load {
+	struct h_load_shared *sh;
+	pid_t pids[H_LOAD_MAX_CLIENTS];
+	int n;
+	int stopped;
+};
+
+#define H_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define H_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+static void
+h_load_fail(struct h_load_shared *sh, int k, long long start, const char *what, int err)
+{
+	struct h_load_client *c = &sh->c[k];
+	int slot = __atomic_fetch_add(&sh->nfails, 1, __ATOMIC_RELAXED);
+
+	if (slot < H_LOAD_MAX_FAILS) {
+		struct h_load_fail *f = &sh->fails[slot];
+
+		f->start_ms = start;
+		f->end_ms = h_now_ms();
+		f->err = err;
+		f->client = k;
+		snprintf(f->what, sizeof f->what, "%s", what);
+	}
+	if (err == ECONNREFUSED)
+		H_ST(c->refused, c->refused + 1);
+	else if (err == ECONNRESET || err == EPIPE)
+		H_ST(c->reset, c->reset + 1);
+	else if (err == ETIMEDOUT)
+		H_ST(c->timeout, c->timeout + 1);
+	else if (!strcmp(what, "eof") || !strcmp(what, "mismatch"))
+		H_ST(c->short_reply, c->short_reply + 1);
+	else
+		H_ST(c->other, c->other + 1);
+	H_ST(c->failed, c->failed + 1);
+}
+
+/* One exchange: 0 if it worked, else -1 with the failure recorded. */
+static int
+h_load_one(struct h_load_shared *sh, int k, const char *where, int port, long seq)
+{
+	long long start = h_now_ms(), end;
+	char msg[96], buf[96];
+	size_t len, got = 0;
+	int fd;
+
+	len = snprintf(msg, sizeof msg, "load client %d connection %ld\n", k, seq);
+	if ((fd = h_connect(where, port)) < 0)
+		return h_load_fail(sh, k, start, "connect", errno), -1;
+	if (h_send_all(fd, msg, len) < 0) {
+		h_load_fail(sh, k, start, "send", errno);
+		close(fd);
+		return -1;
+	}
+	end = h_now_ms() + H_LOAD_REPLY_MS;
+	while (got < len) {
+		ssize_t n;
+
+		if (h_poll(fd, POLLIN, end) <= 0) {
+			h_load_fail(sh, k, start, "timeout", ETIMEDOUT);
+			close(fd);
+			return -1;
+		}
+		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+		if (n > 0) {
+			got += n;
+		} else if (n == 0) {
+			h_load_fail(sh, k, start, "eof", 0);
+			close(fd);
+			return -1;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			h_load_fail(sh, k, start, "recv", errno);
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	if (memcmp(buf, msg, len) != 0)
+		return h_load_fail(sh, k, start, "mismatch", 0), -1;
+	return 0;
+}
+
+struct h_load *
+h_load_start(const char *where, int port, int nclients)
+{
+	struct h_load *l = calloc(1, sizeof *l);
+	pid_t parent = getpid();
+
+	ck_assert(l != NULL);
+	ck_assert_msg(nclients >= 1 && nclients <= H_LOAD_MAX_CLIENTS, "nclients %d", nclients);
+	l->sh = mmap(NULL, sizeof *l->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	ck_assert_msg(l->sh != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(l->sh, 0, sizeof *l->sh);
+	fflush(NULL);
+	for (int k = 0; k < nclients; k++) {
+		pid_t pid = fork();
+
+		ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			struct h_load_client *c = &l->sh->c[k];
+			long seq = 0;
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(0);
+			signal(SIGPIPE, SIG_IGN);
+			while (!H_LD(l->sh->stop)) {
+				H_ST(c->tried, c->tried + 1);
+				if (h_load_one(l->sh, k, where, port, seq++) == 0)
+					H_ST(c->ok, c->ok + 1);
+			}
+			_exit(0);
+		}
+		l->pids[l->n++] = pid;
+	}
+	return l;
+}
+
+void
+h_load_stats(const struct h_load *l, struct h_load_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	for (int k = 0; k < l->n; k++) {
+		const struct h_load_client *c = &l->sh->c[k];
+
+		s->tried += H_LD(c->tried);
+		s->ok += H_LD(c->ok);
+		s->failed += H_LD(c->failed);
+		s->refused += H_LD(c->refused);
+		s->reset += H_LD(c->reset);
+		s->timeout += H_LD(c->timeout);
+		s->short_reply += H_LD(c->short_reply);
+		s->other += H_LD(c->other);
+	}
+}
+
+int
+h_load_progress(const struct h_load *l, long more, int ms)
+{
+	struct h_load_stats s;
+	long long end = h_now_ms() + ms;
+	long want;
+
+	h_load_stats(l, &s);
+	want = s.ok + more;
+	for (;;) {
+		h_load_stats(l, &s);
+		if (s.ok >= want)
+			return 1;
+		if (h_now_ms() >= end)
+			return 0;
+		h_sleep_ms(5);
+	}
+}
+
+long
+h_load_fails_since(const struct h_load *l, long long t_ms)
+{
+	int n = H_LD(l->sh->nfails);
+	long count = 0;
+
+	if (n > H_LOAD_MAX_FAILS)
+		n = H_LOAD_MAX_FAILS;
+	for (int i = 0; i < n; i++)
+		count += l->sh->fails[i].start_ms >= t_ms;
+	/* failures beyond the table: count them all, to be safe */
+	return count + (H_LD(l->sh->nfails) - n);
+}
+
+void
+h_load_describe(const struct h_load *l, char *buf, size_t n)
+{
+	struct h_load_stats s;
+	int nf = H_LD(l->sh->nfails);
+	size_t o;
+
+	h_load_stats(l, &s);
+	o = snprintf(buf, n, "%ld tried, %ld ok, %ld failed (refused %ld, reset %ld, timeout %ld, "
+	    "short %ld, other %ld)", s.tried, s.ok, s.failed, s.refused, s.reset, s.timeout,
+	    s.short_reply, s.other);
+	for (int i = 0; i < nf && i < H_LOAD_MAX_FAILS && i < 8 && o < n; i++) {
+		const struct h_load_fail *f = &l->sh->fails[i];
+
+		o += snprintf(buf + o, n - o, "; [client %d %s %s at +%lld ms after connect, t=%lld]",
+		    f->client, f->what, f->err ? strerror(f->err) : "", f->end_ms - f->start_ms,
+		    f->start_ms);
+	}
+}
+
+void
+h_load_stop(struct h_load *l)
+{
+	if (l->stopped)
+		return;
+	l->stopped = 1;
+	H_ST(l->sh->stop, 1);
+	for (int k = 0; k < l->n; k++)
+		if (!h_wait_exit_pid(l->pids[k], H_LOAD_REPLY_MS + H_WAIT_MS, NULL)) {
+			kill(l->pids[k], SIGKILL);
+			h_wait_exit_pid(l->pids[k], H_WAIT_MS, NULL);
+		}
+}
+
+void
+h_load_free(struct h_load *l)
+{
+	if (!l)
+		return;
+	h_load_stop(l);
+	munmap(l->sh, sizeof *l->sh);
+	free(l);
+}
+
+/* ---- /proc ---- */
+
+long
+h_proc_cpu_ms(pid_t pid)
+{
+	char path[64], *s, *p;
+	unsigned long ut, st;
+	long rc = -1, hz = sysconf(_SC_CLK_TCK);
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	s = h_read_file(path);
+	/* after "pid (comm) ": state ppid pgrp session tty_nr tpgid flags
+	 * minflt cminflt majflt cmajflt utime stime */
+	if ((p = strrchr(s, ')')) &&
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+		rc = (long)((ut + st) * 1000 / (hz > 0 ? hz : 100));
+	free(s);
+	return rc;
+}
+
+int
+h_proc_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if (!(dir = opendir(path)))
+		return -1;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+long
+h_proc_rss_kb(pid_t pid)
+{
+	char buf[64];
+
+	if (h_proc_status(pid, "VmRSS", buf, sizeof buf) < 0)
+		return -1;
+	return atol(buf);
+}
+
+int
+h_workers(pid_t master, pid_t *pids, int *idx, int max)
+{
+	pid_t kids[H_MAX_PIDS];
+	int n = h_children(master, kids, H_MAX_PIDS), count = 0;
+	static const char mark[] = "acceptd: worker ";
+
+	for (int i = 0; i < n; i++) {
+		char cmd[256];
+
+		if (h_cmdline(kids[i], cmd, sizeof cmd) < 0 ||
+		    strncmp(cmd, mark, sizeof mark - 1) != 0 ||
+		    !isdigit((unsigned char)cmd[sizeof mark - 1]))
+			continue;
+		if (count < max) {
+			if (pids)
+				pids[count] = kids[i];
+			if (idx)
+				idx[count] = atoi(cmd + sizeof mark - 1);
+		}
+		count++;
+	}
+	return count;
+}
+
+int
+h_wait_workers(pid_t master, int n, int ms)
+{
+	long long end = h_now_ms() + ms;
+
+	for (;;) {
+		int idx[H_MAX_PIDS], got = h_workers(master, NULL, idx, H_MAX_PIDS);
+		/* a child forked but not yet titled counts as not there yet */
+		int kids = h_children(master, (pid_t[H_MAX_PIDS]){ 0 }, H_MAX_PIDS);
+
+		if (got == n && kids == n) {
+			unsigned long long seen = 0;
+			int ok = 1;
+
+			for (int i = 0; i < got; i++) {
+				if (idx[i] < 0 || idx[i] >= n || idx[i] >= 64 || (seen >> idx[i] & 1))
+					ok = 0;
+				else
+					seen |= 1ULL << idx[i];
+			}
+			if (ok)
+				return 1;
+		}
+		if (h_now_ms() >= end)
+			return 0;
+		h_sleep_ms(10);
+	}
 }

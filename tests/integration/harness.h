@@ -154,4 +154,62 @@ int h_wait_exit_pid(pid_t pid, int ms, int *status);
 /* Milliseconds on the monotonic clock. */
 long long h_now_ms(void);
 
+/* ---- load: short connections in a loop, every failure counted ---- */
+
+/* Client processes (forked: no threads to link against; each dies with
+ * the test process). Each loops: connect, one echo exchange (a message
+ * unique to the connection), close. A failure is any of: connect refused,
+ * reset or timed out, a send error, a reply that is short (EOF, reset,
+ * timeout) or wrong. */
+#define H_LOAD_MAX_CLIENTS 16
+#define H_LOAD_MAX_FAILS 512
+/* How long a client waits for its echo before counting a timeout. */
+#define H_LOAD_REPLY_MS 5000
+
+struct h_load_fail {
+	long long start_ms;     /* h_now_ms() when its connect() began */
+	long long end_ms;       /* when it failed */
+	int err;                /* errno, 0 for EOF or a wrong reply */
+	int client;
+	char what[16];          /* "connect", "send", "eof", "reset", "timeout", "mismatch", ... */
+};
+
+struct h_load_stats {
+	long tried, ok, failed;
+	long refused, reset, timeout, short_reply, other;
+};
+
+struct h_load;
+
+/* Start nclients (1..H_LOAD_MAX_CLIENTS) clients on where/port (as
+ * h_connect takes them). Returns at once. */
+struct h_load *h_load_start(const char *where, int port, int nclients);
+/* Totals so far (the load may still run). */
+void h_load_stats(const struct h_load *l, struct h_load_stats *s);
+/* Wait (bounded) until `more` exchanges more than now have succeeded: 1 if so. */
+int h_load_progress(const struct h_load *l, long more, int ms);
+/* Failures whose connect began at or after t_ms (h_now_ms clock). */
+long h_load_fails_since(const struct h_load *l, long long t_ms);
+/* A one-line summary and the first failures, for an assertion message. */
+void h_load_describe(const struct h_load *l, char *buf, size_t n);
+/* Stop the clients (each finishes its exchange), wait for them (bounded;
+ * killed if need be). Stats stay readable until h_load_free. */
+void h_load_stop(struct h_load *l);
+void h_load_free(struct h_load *l);
+
+/* ---- what the operating system sees of a process ---- */
+
+/* utime + stime from /proc/PID/stat, in milliseconds; -1 if none. */
+long h_proc_cpu_ms(pid_t pid);
+/* Open fds (/proc/PID/fd entries); -1 if none. */
+int h_proc_fds(pid_t pid);
+/* VmRSS in kB; -1 if none. */
+long h_proc_rss_kb(pid_t pid);
+/* Live children of master whose title (cmdline) is "acceptd: worker N":
+ * how many; their pids and Ns into pids/idx (either may be NULL) up to max. */
+int h_workers(pid_t master, pid_t *pids, int *idx, int max);
+/* Wait (bounded) until master has exactly n such children with the
+ * indexes 0..n-1: 1 if so. */
+int h_wait_workers(pid_t master, int n, int ms);
+
 #endif
