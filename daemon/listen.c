@@ -162,6 +162,9 @@ listen_update(const struct conf_listener *l, struct listen_set *s, char *err, si
 int
 listen_same(const struct conf_listener *old, const struct conf_listener *l)
 {
+	/* port 0 is "some port": only the name says it is the same listener */
+	if (l->port == 0 && strcmp(old->name, l->name) != 0)
+		return 0;
 	if (old->naddrs != l->naddrs || old->port != l->port ||
 	    old->ipv6only != l->ipv6only || old->reuseport != l->reuseport)
 		return 0;
@@ -379,7 +382,8 @@ listen_steer(struct listen_set *s, int n)
 	for (int a = 0; a < s->naddrs; a++) {
 		int fd = s->socks[a].fd, rc;
 
-		if (fd < 0 || s->copies < 2)
+		/* one copy left may still carry the program: lift it too */
+		if (fd < 0 || (s->copies < 2 && n < s->copies))
 			continue;
 		if (n >= s->copies)
 			rc = setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &fd, sizeof fd);

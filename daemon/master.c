@@ -111,6 +111,7 @@ master_exec_args(char *exe, char **argv)
 }
 
 static void master_spawn(struct master_worker *w);
+static void master_announce(void);
 static int master_caps(unsigned long long keep);
 static int master_gen_has(const struct master_gen *g, const struct master_lset *ls);
 static void master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -249,7 +250,7 @@ master_trim(void)
 	for (int i = 0; i < g->conf->nlisteners; i++, l = l->next) {
 		struct listen_set *s = &g->lsets[i]->s;
 
-		if (s->copies < 2 || s->copies <= master.nworkers)
+		if (!l->reuseport)
 			continue;
 		while (s->copies > master.nworkers) {
 			int busy = 0;
@@ -295,6 +296,7 @@ master_term_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			w->signalled = 1;
 			kill(w->pid, SIGTERM);
 		}
+	master_announce();
 }
 
 static void
@@ -683,7 +685,8 @@ master_reload(void)
 			master.slot[i] = NULL;
 		}
 	master.nworkers = g->conf->workers;
-	steered = master_steer();
+	if (!(steered = master_steer()))
+		master_trim();  /* lifts steering a larger count made moot */
 	for (i = 0; i < master.nworkers; i++)
 		if ((master.slot[i] = master_worker_new(g, i)))
 			master_spawn(master.slot[i]);
@@ -752,7 +755,10 @@ master_announce(void)
 	struct master_gen *g = master.cur;
 	char ok = 0;
 
-	if (g->announced || master.stopping != MASTER_RUNNING)
+	/* After a reload, "ok" means the new configuration alone takes new
+	 * connections: the old workers must have been told to stop. */
+	if (g->announced || master.stopping != MASTER_RUNNING ||
+	    ev_is_active(&master.term_timer))
 		return;
 	for (int i = 0; i < master.nworkers; i++)
 		if (!master.slot[i] || !master.slot[i]->ready)
