@@ -62,6 +62,7 @@ struct proxy_proto_result {
  *       valid header (never returned once len >= PROXY_PROTO_MAX);
  *   -1  malformed, oversized, or a version accept does not allow:
  *       out->reason says which. Close the connection.
+ * After 0 or -1 only out->reason is meaningful (the rest may be half set).
  * Never reads past buf + len, never allocates. A prefix of a header that
  * parses returns 0, and once -1 is returned every longer buf is -1 too. */
 int proxy_proto_parse(const char *buf, size_t len, int accept,
