@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "conn.h"
 #include "handler.h"
 #include "handlers/http.h"
@@ -347,8 +348,16 @@ struct http_resp {
 
 enum { HTTP_KEEP, HTTP_KEEP10, HTTP_CLOSE, HTTP_NRESP };
 
+/* header_timeout's default: from the connection's opening (first request)
+ * or the request's first byte (later ones) to the end of its head. */
+#define HTTP_HEADER_TIMEOUT_MS 10000
+/* After a 408 we send our FIN and read until the peer's; a peer that
+ * never sends one is closed this much later. */
+#define HTTP_TIMEOUT_GRACE 1.0
+
 struct http_conf {
 	int status;
+	long long header_timeout_ms;  /* 0: none */
 	int body_set;
 	char *body;
 	size_t body_len;
@@ -359,6 +368,9 @@ struct http_conf {
 
 struct http_conn {
 	struct http_conf *conf;
+	struct conn *c;
+	ev_timer timer;               /* header_timeout, then the 408's grace */
+	unsigned char timed_out;
 	struct http_chunked ch;
 	uint64_t left;                /* content left to skip, HTTP_BODY_LENGTH */
 	unsigned char body;           /* enum http_body of the request in progress */
@@ -472,7 +484,8 @@ http_build(struct http_conf *hc)
 }
 
 /* Answers to malformed requests, shared by every listener of the process. */
-static struct http_resp http_errs[3];
+#define HTTP_NERRS 4
+static struct http_resp http_errs[HTTP_NERRS];
 static time_t http_errs_date;
 
 static struct http_resp *
@@ -481,19 +494,20 @@ http_err_resp(int status, time_t now)
 	static const struct {
 		int status;
 		const char *body;
-	} errs[3] = {
+	} errs[HTTP_NERRS] = {
 		{ 400, "bad request\n" },
 		{ 431, "request header fields too large\n" },
 		{ 505, "HTTP version not supported\n" },
+		{ 408, "request timeout\n" },
 	};
-	int i = status == 431 ? 1 : status == 505 ? 2 : 0;
+	int i = status == 431 ? 1 : status == 505 ? 2 : status == 408 ? 3 : 0;
 	struct http_resp *r = &http_errs[i];
 
 	if (r->buf == NULL && http_resp_build(r, errs[i].status, "text/plain",
 	    errs[i].body, strlen(errs[i].body), "close") < 0)
 		return NULL;
 	if (now != http_errs_date) {
-		for (int j = 0; j < 3; j++)
+		for (int j = 0; j < HTTP_NERRS; j++)
 			if (http_errs[j].buf)
 				http_resp_date(&http_errs[j], now);
 		http_errs_date = now;
@@ -529,6 +543,41 @@ http_queue(struct conn *c, const char *p, size_t n)
 	memcpy(http_batch + http_batch_len, p, n);
 	http_batch_len += n;
 	return 0;
+}
+
+/* A request head is incomplete: its clock runs from now, unless it runs
+ * already (it does not restart with every byte: a trickle is no defence). */
+static void
+http_timer_arm(struct conn *c, struct http_conn *h)
+{
+	if (h->conf->header_timeout_ms && !ev_is_active(&h->timer) && !h->timed_out) {
+		ev_timer_set(&h->timer, h->conf->header_timeout_ms / 1000.0, 0.);
+		ev_timer_start(c->loop, &h->timer);
+	}
+}
+
+/* header_timeout: a partial head gets 408 and our FIN, then the grace to
+ * read the peer's; a connection that sent nothing is just closed. The
+ * second firing ends whatever is left. */
+static void
+http_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct http_conn *h = (struct http_conn *)((char *)t - offsetof(struct http_conn, timer));
+	struct conn *c = h->c;
+	struct http_resp *r;
+
+	if (h->timed_out || c->in_len == 0 ||
+	    (r = http_err_resp(408, (time_t)ev_now(loop))) == NULL) {
+		conn_close(c);
+		return;
+	}
+	h->timed_out = 1;
+	/* Armed first: conn_write and conn_close_after_write may close c,
+	 * and then http_free stops it. */
+	ev_timer_set(t, HTTP_TIMEOUT_GRACE, 0.);
+	ev_timer_start(loop, t);
+	if (conn_write(c, r->buf, r->len) == 0)
+		conn_close_after_write(c);
 }
 
 static size_t
@@ -569,8 +618,10 @@ http_read(struct conn *c, const char *buf, size_t len)
 		 * (The batch may add up to its size above the mark.) */
 		if (conn_blocked(c))
 			break;
-		if ((n = http_parse(buf + off, len - off, &req)) == 0)
+		if ((n = http_parse(buf + off, len - off, &req)) == 0) {
+			http_timer_arm(c, h);
 			break;
+		}
 		now = (time_t)ev_now(c->loop);
 		if (n < 0) {
 			if ((r = http_err_resp(-n, now)) == NULL) {
@@ -584,6 +635,7 @@ http_read(struct conn *c, const char *buf, size_t len)
 			return off;
 		}
 		off += n;
+		ev_timer_stop(c->loop, &h->timer);
 		/* HTTP/1.1 persists unless "close"; HTTP/1.0 only with
 		 * "keep-alive" (RFC 9112 9.3). */
 		close = h->stopping || req.close || (req.minor == 0 && !req.keep_alive);
@@ -630,7 +682,10 @@ http_stop(struct conn *c)
 static void
 http_free(struct conn *c)
 {
-	free(c->data);
+	struct http_conn *h = c->data;
+
+	ev_timer_stop(c->loop, &h->timer);
+	free(h);
 }
 
 static const struct conn_ops http_ops = {
@@ -650,10 +705,14 @@ http_accept(void *conf, const struct handler_conn *hconn)
 		return;
 	}
 	h->conf = conf;
-	if (conn_new(hconn->loop, hconn->fd, &http_ops, h) == NULL) {
+	ev_init(&h->timer, http_timeout_cb);
+	if ((h->c = conn_new(hconn->loop, hconn->fd, &http_ops, h)) == NULL) {
 		log_warn("%s: connection dropped", hconn->listener);
 		free(h);
+		return;
 	}
+	/* The first request's clock starts with the connection. */
+	http_timer_arm(h->c, h);
 }
 
 /* ---- configuration ---- */
@@ -680,6 +739,7 @@ http_conf_new(void)
 	if (hc == NULL)
 		return NULL;
 	hc->status = 200;
+	hc->header_timeout_ms = HTTP_HEADER_TIMEOUT_MS;
 	hc->body = strdup("ok\n");
 	hc->body_len = 3;
 	hc->content_type = strdup("text/plain");
@@ -782,6 +842,13 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		}
 		free(hc->content_type);
 		hc->content_type = s;
+	} else if (strcmp(key, "header_timeout") == 0) {
+		if (conf_parse_duration_ms(value, &hc->header_timeout_ms) < 0) {
+			snprintf(err, errlen, "header_timeout: bad value '%s' (a duration like "
+			    "500ms, 10s, 1m; 0 = none)", value);
+			return -1;
+		}
+		return 0;
 	} else {
 		return HANDLER_KEY_UNKNOWN;
 	}
@@ -820,6 +887,10 @@ http_conf_dump(const void *conf, FILE *out)
 		}
 	}
 	fprintf(out, "\ncontent_type = %s\n", hc->content_type);
+	if (hc->header_timeout_ms % 1000)
+		fprintf(out, "header_timeout = %lldms\n", hc->header_timeout_ms);
+	else
+		fprintf(out, "header_timeout = %llds\n", hc->header_timeout_ms / 1000);
 }
 
 const struct handler handler_http = {
