@@ -123,6 +123,7 @@ master_spawn(struct master_worker *w)
 	struct master_gen *g = w->gen;
 	struct listen_set *sets;
 	pid_t pid = fork();
+	int rc;
 
 	if (pid < 0) {
 		log_error("worker %d: fork", w->index);
@@ -137,7 +138,9 @@ master_spawn(struct master_worker *w)
 			_exit(1);
 		for (int i = 0; i < g->conf->nlisteners; i++)
 			sets[i] = g->lsets[i]->s;
-		exit(worker_run(master.loop, g->conf, sets, w->index));
+		rc = worker_run(master.loop, g->conf, sets, w->index);
+		free(sets);     /* valgrind's leak check runs in exit() */
+		exit(rc);
 	}
 	w->pid = pid;
 	w->started = ev_now(master.loop);
