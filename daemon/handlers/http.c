@@ -750,7 +750,8 @@ http_conf_new(void)
 	return hc;
 }
 
-/* body takes \n \r \t \\ escapes, since an INI value is one line. */
+/* body takes \n \r \t \\ escapes, since an INI value is one line.
+ * (Errors here and in conf_set do not repeat the key: conf.c prefixes it.) */
 static int
 http_unescape(const char *s, char **out, size_t *out_len, char *err, size_t errlen)
 {
@@ -771,7 +772,7 @@ http_unescape(const char *s, char **out, size_t *out_len, char *err, size_t errl
 		case 't': *p++ = '\t'; break;
 		case '\\': *p++ = '\\'; break;
 		default:
-			snprintf(err, errlen, "body: bad escape \"\\%.1s\" (use \\n \\r \\t \\\\)", s);
+			snprintf(err, errlen, "bad escape \"\\%.1s\" (use \\n \\r \\t \\\\)", s);
 			free(b);
 			return -1;
 		}
@@ -813,12 +814,12 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 	if (strcmp(key, "status") == 0) {
 		if (strlen(value) != 3 || strspn(value, "0123456789") != 3 ||
 		    value[0] < '1') {
-			snprintf(err, errlen, "status: \"%s\" is not an HTTP status code (200..999)",
+			snprintf(err, errlen, "\"%s\" is not an HTTP status code (200..999)",
 			    value);
 			return -1;
 		}
 		if (value[0] == '1') {
-			snprintf(err, errlen, "status: %s is an interim (1xx) code; a client "
+			snprintf(err, errlen, "%s is an interim (1xx) code; a client "
 			    "would wait forever for the final response", value);
 			return -1;
 		}
@@ -832,7 +833,7 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		hc->body_set = 1;
 	} else if (strcmp(key, "content_type") == 0) {
 		if (!http_media_type(value)) {
-			snprintf(err, errlen, "content_type: \"%s\" is not a media type "
+			snprintf(err, errlen, "\"%s\" is not a media type "
 			    "(type/subtype[; parameter=value])", value);
 			return -1;
 		}
@@ -844,7 +845,7 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		hc->content_type = s;
 	} else if (strcmp(key, "header_timeout") == 0) {
 		if (conf_parse_duration_ms(value, &hc->header_timeout_ms) < 0) {
-			snprintf(err, errlen, "header_timeout: bad value '%s' (a duration like "
+			snprintf(err, errlen, "bad value '%s' (a duration like "
 			    "500ms, 10s, 1m; 0 = none)", value);
 			return -1;
 		}

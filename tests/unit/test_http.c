@@ -565,8 +565,9 @@ START_TEST(test_bad_keys)
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		ck_assert_msg(set(bad[i][0], bad[i][1], err, sizeof err) == -1,
 		    "%s = %s", bad[i][0], bad[i][1]);
-		ck_assert_msg(strncmp(err, bad[i][0], strlen(bad[i][0])) == 0 ||
-		    strstr(err, bad[i][0]), "err \"%s\"", err);
+		/* a reason, without the key: conf.c puts "KEY: " in front */
+		ck_assert_msg(err[0] && strncmp(err, bad[i][0], strlen(bad[i][0])) != 0,
+		    "err \"%s\"", err);
 	}
 	ck_assert_int_eq(set("port", "80", err, sizeof err), HANDLER_KEY_UNKNOWN);
 	ck_assert_int_eq(set("Status", "200", err, sizeof err), HANDLER_KEY_UNKNOWN);
@@ -686,7 +687,7 @@ START_TEST(test_header_timeout_keys)
 		static const char *const bad[] = { "", "x", "-1s", "10h" };
 
 		ck_assert_msg(set("header_timeout", bad[i], err, sizeof err) == -1, "'%s'", bad[i]);
-		ck_assert_msg(strstr(err, "header_timeout") != NULL, "err \"%s\"", err);
+		ck_assert_msg(strstr(err, "duration") != NULL, "err \"%s\"", err);
 	}
 }
 END_TEST
