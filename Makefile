@@ -41,7 +41,7 @@ MOD_SO  := $(patsubst modules/%.c,$(B)/modules/%.so,$(wildcard modules/*.c))
 TMOD_SO := $(patsubst tests/modules/%.c,$(B)/tests/modules/%.so,$(wildcard tests/modules/*.c))
 MOD_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -shared -Iinclude
 
-.PHONY: all tests check run clean deps
+.PHONY: all tests check run clean deps fuzz fuzz-build valgrind
 all: deps $(B)/acceptd $(MOD_SO)
 
 tests: all $(UNIT_BIN) $(INTEG_BIN) $(TMOD_SO)
@@ -82,6 +82,44 @@ check: tests
 
 run: all
 	$(B)/acceptd -f -c conf/acceptd.conf
+
+# The daemon under valgrind (master and workers): serve, TERM, no errors,
+# no definite leaks. Needs valgrind; CI runs it.
+valgrind: all
+	bash tests/valgrind/check.sh $(B)/acceptd
+
+# libFuzzer targets (clang, ASan+UBSan): tests/fuzz/fuzz_NAME.c, seeds in
+# tests/fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS; what it
+# finds goes to build/fuzz/corpus/NAME/, a crash to build/fuzz/crash-*.
+# Coming, once their parsers exist: cidr (allow/deny), proxy (PROXY v1/v2):
+# add fuzz_cidr.c / fuzz_proxy.c and their names here.
+FUZZ_TARGETS ?= conf http
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FB           := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Idaemon \
+                $(PKGS_CFLAGS) -DACCEPTD_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/%.o)
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+
+$(FB)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FB)/fuzz_%: $(FB)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -ldl
+
+fuzz-build: deps $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FB)/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FB)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -max_len=65536 -print_final_stats=1 -artifact_prefix=$(FB)/ \
+	    $(FB)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done; echo "make fuzz: no crash in $(FUZZ_TARGETS)"
 
 clean:
 	rm -rf build

@@ -520,8 +520,15 @@ master_gen_bind(struct master_gen *g, char *err, size_t errlen)
 		if (!(ls = master_lset_new()))
 			return snprintf(err, errlen, "out of memory"), -1;
 		g->lsets[i] = ls;
-		if (listen_bind_pool(l, l->reuseport ? n : 1, &ls->s, &master.act, err, errlen) < 0)
+		if (listen_bind_pool(l, l->reuseport ? n : 1, &ls->s, &master.act, err, errlen) < 0) {
+			/* a config error like any other: FILE:LINE (port in use) */
+			char why[512];
+
+			snprintf(why, sizeof why, "%s", err);
+			snprintf(err, errlen, "%s:%d: %s", g->conf->file, l->port_line ? l->port_line :
+			    l->address_line ? l->address_line : l->line, why);
 			return -1;
+		}
 	}
 	/* Kept sockets change only once every new one is bound: a failed
 	 * reload must leave them as they were. */

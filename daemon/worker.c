@@ -2,6 +2,7 @@
  * listening socket, and the drain on stop. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +20,43 @@
 
 int (*worker_accept4)(int, struct sockaddr *, socklen_t *, int) = accept4;
 int worker_ready_fd = -1;
+
+unsigned long worker_nofile_events, worker_nofile_shed;
+
+/* The reserve descriptor (libev's "special problem of accept()ing when you
+ * can't", libuv's uv__emfile_trick): out of descriptors, we give it up to
+ * accept and close the head of the queue, so those peers hear a close
+ * instead of hanging in a queue nobody drains. -1 while not held. */
+static int worker_reserve = -1;
+static unsigned long worker_nofile_logged_events, worker_nofile_logged_shed;
+
+static void
+worker_reserve_open(void)
+{
+	if (worker_reserve < 0)
+		worker_reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* EMFILE/ENFILE: spend the reserve on the head of the queue, at most
+ * `budget` connections (the batch's bound), then take it back. */
+static void
+worker_shed(int lfd, int budget)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (worker_reserve < 0)
+		return;
+	close(worker_reserve);
+	worker_reserve = -1;
+	while (budget-- > 0 && (len = sizeof ss,
+	    fd = worker_accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC)) >= 0) {
+		close(fd);
+		worker_nofile_shed++;
+	}
+	worker_reserve_open();
+}
 
 static struct {
 	struct ev_loop *loop;
@@ -66,14 +104,33 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 			case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
 			case ENETDOWN: case EPERM:
 				continue;
+			case EMFILE:
+			case ENFILE: {
+				int e = errno;
+
+				worker_nofile_events++;
+				worker_shed(ws->io.fd, ws->max - i);
+				if (ev_now(loop) - worker.last_emfile_log >= 1.0) {
+					worker.last_emfile_log = ev_now(loop);
+					log_warnx("listener %s: accept: %s: %lu times, %lu queued "
+					    "connections closed since the last report",
+					    l->name, strerror(e),
+					    worker_nofile_events - worker_nofile_logged_events,
+					    worker_nofile_shed - worker_nofile_logged_shed);
+					worker_nofile_logged_events = worker_nofile_events;
+					worker_nofile_logged_shed = worker_nofile_shed;
+				}
+				goto pause;
+			}
 			default:
-				/* EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the
-				 * queue stays readable, so a level-triggered
-				 * watcher would spin: sleep it briefly instead. */
+				/* ENOBUFS, ENOMEM or worse: the queue stays
+				 * readable, so a level-triggered watcher would
+				 * spin: sleep it briefly instead. */
 				if (ev_now(loop) - worker.last_emfile_log >= 1.0) {
 					worker.last_emfile_log = ev_now(loop);
 					log_warn("listener %s: accept", l->name);
 				}
+			pause:
 				ev_io_stop(loop, &ws->io);
 				ev_timer_set(&ws->pause, WORKER_PAUSE, 0.);
 				ev_timer_start(loop, &ws->pause);
@@ -100,6 +157,7 @@ worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd)
 	ev_timer_init(&ws->pause, worker_pause_cb, WORKER_PAUSE, 0.);
 	ws->l = l;
 	ws->max = l->backlog;
+	worker_reserve_open();
 }
 
 static void

@@ -21,6 +21,10 @@ struct worker_sock {
 /* The accept call, replaceable so tests can inject errors. */
 extern int (*worker_accept4)(int fd, struct sockaddr *sa, socklen_t *len, int flags);
 
+/* Out of descriptors (EMFILE/ENFILE): how often, and how many queued
+ * connections were accepted and closed with the reserve descriptor. */
+extern unsigned long worker_nofile_events, worker_nofile_shed;
+
 /* Seconds the accept watcher sleeps when out of descriptors or memory. */
 #define WORKER_PAUSE 0.1
 

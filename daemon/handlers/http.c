@@ -349,8 +349,16 @@ struct http_resp {
 
 enum { HTTP_KEEP, HTTP_KEEP10, HTTP_CLOSE, HTTP_NRESP };
 
+/* header_timeout's default: from the connection's opening (first request)
+ * or the request's first byte (later ones) to the end of its head. */
+#define HTTP_HEADER_TIMEOUT_MS 10000
+/* After a 408 we send our FIN and read until the peer's; a peer that
+ * never sends one is closed this much later. */
+#define HTTP_TIMEOUT_GRACE 1.0
+
 struct http_conf {
 	int status;
+	long long header_timeout_ms;  /* 0: none */
 	int body_set;
 	char *body;
 	size_t body_len;
@@ -361,6 +369,10 @@ struct http_conf {
 
 struct http_conn {
 	struct http_conf *conf;
+	struct acceptd_conn *c;
+	ev_timer timer;               /* header_timeout, then the 408's grace */
+	unsigned char timed_out;
+	unsigned char partial;        /* part of a request head is buffered */
 	struct http_chunked ch;
 	uint64_t left;                /* content left to skip, HTTP_BODY_LENGTH */
 	unsigned char body;           /* enum http_body of the request in progress */
@@ -474,7 +486,8 @@ http_build(struct http_conf *hc)
 }
 
 /* Answers to malformed requests, shared by every listener of the process. */
-static struct http_resp http_errs[3];
+#define HTTP_NERRS 4
+static struct http_resp http_errs[HTTP_NERRS];
 static time_t http_errs_date;
 
 static struct http_resp *
@@ -483,19 +496,20 @@ http_err_resp(int status, time_t now)
 	static const struct {
 		int status;
 		const char *body;
-	} errs[3] = {
+	} errs[HTTP_NERRS] = {
 		{ 400, "bad request\n" },
 		{ 431, "request header fields too large\n" },
 		{ 505, "HTTP version not supported\n" },
+		{ 408, "request timeout\n" },
 	};
-	int i = status == 431 ? 1 : status == 505 ? 2 : 0;
+	int i = status == 431 ? 1 : status == 505 ? 2 : status == 408 ? 3 : 0;
 	struct http_resp *r = &http_errs[i];
 
 	if (r->buf == NULL && http_resp_build(r, errs[i].status, "text/plain",
 	    errs[i].body, strlen(errs[i].body), "close") < 0)
 		return NULL;
 	if (now != http_errs_date) {
-		for (int j = 0; j < 3; j++)
+		for (int j = 0; j < HTTP_NERRS; j++)
 			if (http_errs[j].buf)
 				http_resp_date(&http_errs[j], now);
 		http_errs_date = now;
@@ -532,6 +546,41 @@ http_queue(struct acceptd_conn *c, const char *p, size_t n)
 	memcpy(http_batch + http_batch_len, p, n);
 	http_batch_len += n;
 	return 0;
+}
+
+/* A request head is incomplete: its clock runs from now, unless it runs
+ * already (it does not restart with every byte: a trickle is no defence). */
+static void
+http_timer_arm(struct acceptd_conn *c, struct http_conn *h)
+{
+	if (h->conf->header_timeout_ms && !ev_is_active(&h->timer) && !h->timed_out) {
+		ev_timer_set(&h->timer, h->conf->header_timeout_ms / 1000.0, 0.);
+		ev_timer_start(http_api->conn_loop(c), &h->timer);
+	}
+}
+
+/* header_timeout: a partial head gets 408 and our FIN, then the grace to
+ * read the peer's; a connection that sent nothing is just closed. The
+ * second firing ends whatever is left. */
+static void
+http_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct http_conn *h = (struct http_conn *)((char *)t - offsetof(struct http_conn, timer));
+	struct acceptd_conn *c = h->c;
+	struct http_resp *r;
+
+	if (h->timed_out || !h->partial ||
+	    (r = http_err_resp(408, (time_t)ev_now(loop))) == NULL) {
+		http_api->conn_close(c);
+		return;
+	}
+	h->timed_out = 1;
+	/* Armed first: conn_write and conn_close_after_write may close c,
+	 * and then http_free stops it. */
+	ev_timer_set(t, HTTP_TIMEOUT_GRACE, 0.);
+	ev_timer_start(loop, t);
+	if (http_api->conn_write(c, r->buf, r->len) == 0)
+		http_api->conn_close_after_write(c);
 }
 
 static size_t
@@ -572,8 +621,11 @@ http_read(struct acceptd_conn *c, const char *buf, size_t len)
 		 * (The batch may add up to its size above the mark.) */
 		if (http_api->conn_blocked(c))
 			break;
-		if ((n = http_parse(buf + off, len - off, &req)) == 0)
+		if ((n = http_parse(buf + off, len - off, &req)) == 0) {
+			h->partial = 1;
+			http_timer_arm(c, h);
 			break;
+		}
 		now = (time_t)ev_now(http_api->conn_loop(c));
 		if (n < 0) {
 			if ((r = http_err_resp(-n, now)) == NULL) {
@@ -587,6 +639,8 @@ http_read(struct acceptd_conn *c, const char *buf, size_t len)
 			return off;
 		}
 		off += n;
+		h->partial = 0;
+		ev_timer_stop(http_api->conn_loop(c), &h->timer);
 		/* HTTP/1.1 persists unless "close"; HTTP/1.0 only with
 		 * "keep-alive" (RFC 9112 9.3). */
 		close = h->stopping || req.close || (req.minor == 0 && !req.keep_alive);
@@ -633,7 +687,10 @@ http_stop(struct acceptd_conn *c)
 static void
 http_free(struct acceptd_conn *c)
 {
-	free(http_api->conn_data(c));
+	struct http_conn *h = http_api->conn_data(c);
+
+	ev_timer_stop(http_api->conn_loop(c), &h->timer);
+	free(h);
 }
 
 static const struct acceptd_conn_ops http_ops = {
@@ -655,11 +712,40 @@ http_accept(void *conf, const struct acceptd_accept *a)
 		return;
 	}
 	h->conf = conf;
-	if (http_api->conn_new(a, &http_ops, h) == NULL)
+	ev_init(&h->timer, http_timeout_cb);
+	if ((h->c = http_api->conn_new(a, &http_ops, h)) == NULL) {
 		free(h);
+		return;
+	}
+	/* The first request's clock starts with the connection. */
+	http_timer_arm(h->c, h);
 }
 
 /* ---- configuration ---- */
+
+/* "250ms", "10s", "2m", a bare number of seconds: as the daemon's keys
+ * (a handler parses its own values: it links against nothing of ours). */
+static int
+http_duration_ms(const char *s, long long *out)
+{
+	char *end;
+	long long v, mult = 1000;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v > 24LL * 3600 * 1000)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (*end && strcmp(end, "s") != 0)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
 
 static void
 http_conf_free(void *conf)
@@ -683,6 +769,7 @@ http_conf_new(const struct acceptd_listener *l)
 	if (hc == NULL)
 		return NULL;
 	hc->status = 200;
+	hc->header_timeout_ms = HTTP_HEADER_TIMEOUT_MS;
 	hc->body = strdup("ok\n");
 	hc->body_len = 3;
 	hc->content_type = strdup("text/plain");
@@ -714,7 +801,7 @@ http_unescape(const char *s, char **out, size_t *out_len, char *err, size_t errl
 		case 't': *p++ = '\t'; break;
 		case '\\': *p++ = '\\'; break;
 		default:
-			snprintf(err, errlen, "body: bad escape \"\\%.1s\" (use \\n \\r \\t \\\\)", s);
+			snprintf(err, errlen, "bad escape \"\\%.1s\" (use \\n \\r \\t \\\\)", s);
 			free(b);
 			return -1;
 		}
@@ -756,12 +843,12 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 	if (strcmp(key, "status") == 0) {
 		if (strlen(value) != 3 || strspn(value, "0123456789") != 3 ||
 		    value[0] < '1') {
-			snprintf(err, errlen, "status: \"%s\" is not an HTTP status code (200..999)",
+			snprintf(err, errlen, "\"%s\" is not an HTTP status code (200..999)",
 			    value);
 			return -1;
 		}
 		if (value[0] == '1') {
-			snprintf(err, errlen, "status: %s is an interim (1xx) code; a client "
+			snprintf(err, errlen, "%s is an interim (1xx) code; a client "
 			    "would wait forever for the final response", value);
 			return -1;
 		}
@@ -775,7 +862,7 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		hc->body_set = 1;
 	} else if (strcmp(key, "content_type") == 0) {
 		if (!http_media_type(value)) {
-			snprintf(err, errlen, "content_type: \"%s\" is not a media type "
+			snprintf(err, errlen, "\"%s\" is not a media type "
 			    "(type/subtype[; parameter=value])", value);
 			return -1;
 		}
@@ -785,6 +872,13 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		}
 		free(hc->content_type);
 		hc->content_type = s;
+	} else if (strcmp(key, "header_timeout") == 0) {
+		if (http_duration_ms(value, &hc->header_timeout_ms) < 0) {
+			snprintf(err, errlen, "bad value '%s' (a duration like "
+			    "500ms, 10s, 1m; 0 = none)", value);
+			return -1;
+		}
+		return 0;
 	} else {
 		return ACCEPTD_KEY_UNKNOWN;
 	}
@@ -823,7 +917,12 @@ http_conf_dump(const void *conf, FILE *out)
 		}
 	}
 	fprintf(out, "\ncontent_type = %s\n", hc->content_type);
+	if (hc->header_timeout_ms % 1000)
+		fprintf(out, "header_timeout = %lldms\n", hc->header_timeout_ms);
+	else
+		fprintf(out, "header_timeout = %llds\n", hc->header_timeout_ms / 1000);
 }
+
 
 const struct acceptd_handler handler_http = {
 	ACCEPTD_HANDLER_V1,

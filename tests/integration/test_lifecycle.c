@@ -341,7 +341,9 @@ START_TEST(s_reload_verdict)
 	hd_assert(d, rc == 1, "-s reload that cannot bind: exit %d, stderr: %s", rc, d->err);
 	hd_assert(d, strstr(d->err, "reload failed") && strstr(d->err, "listener t"),
 	    "-s reload: stderr '%s' does not say why", d->err);
-	hd_assert(d, hd_log_has(d, "reload failed: listener t"), "no 'reload failed' in the log");
+	/* FILE:LINE of the listener's port, then what the kernel said */
+	hd_assert(d, hd_log_has(d, "reload failed: %s:", d->conf) &&
+	    hd_log_has(d, "listener t: bind 127.0.0.1:%d", taken), "no 'reload failed' in the log");
 	close(tfd);
 	hd_assert(d, get_body("127.0.0.1", web, body, sizeof body) == 0 && !strcmp(body, "two"),
 	    "after the failed reload the body is '%s', want 'two'", body);
