@@ -304,7 +304,11 @@ def callgrind_self_by_object(path):
             if skip:
                 skip = False
                 continue
-            if line.startswith("ob="):
+            if line.startswith("cob="):
+                m = re.match(r"cob=\((\d+)\) (.*)", line.strip())
+                if m:
+                    names[m.group(1)] = m.group(2)
+            elif line.startswith("ob="):
                 m = re.match(r"ob=\((\d+)\)(?: (.*))?", line.strip())
                 if m:
                     if m.group(2):
