@@ -41,7 +41,7 @@ MOD_SO  := $(patsubst modules/%.c,$(B)/modules/%.so,$(wildcard modules/*.c))
 TMOD_SO := $(patsubst tests/modules/%.c,$(B)/tests/modules/%.so,$(wildcard tests/modules/*.c))
 MOD_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -shared -Iinclude
 
-.PHONY: all tests check run clean deps fuzz fuzz-build valgrind
+.PHONY: all tests check run clean deps fuzz fuzz-build valgrind bench
 all: deps $(B)/acceptd $(MOD_SO)
 
 tests: all $(UNIT_BIN) $(INTEG_BIN) $(TMOD_SO)
@@ -79,6 +79,17 @@ check: tests
 	  ACCEPTD=$(B)/acceptd CK_DEFAULT_TIMEOUT=60 $$t || fail=1; done; \
 	  bash tests/install/check.sh B=$(B) || fail=1; \
 	  if [ $$fail = 0 ]; then echo "make check: all tests passed"; else echo "make check: FAILED"; exit 1; fi
+
+# The benchmark (tests/bench/, issue 6): not part of check or CI. Needs wrk
+# (and nginx for the comparison; valgrind for instruction counts).
+# BENCH_QUICK=1: fewer and shorter rounds, a smoke test of the whole.
+BENCH_BIN := $(B)/bench/floor $(B)/bench/load
+$(B)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+bench: all $(BENCH_BIN)
+	python3 tests/bench/bench.py --acceptd $(B)/acceptd --bin $(B)/bench
 
 run: all
 	$(B)/acceptd -f -c conf/acceptd.conf

@@ -342,11 +342,12 @@ handler_admit(const struct conf_listener *l, const struct sockaddr *peer, sockle
 
 void
 handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
-    const struct sockaddr *peer, socklen_t peer_len)
+    const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
+    socklen_t local_len)
 {
 	struct handler_listener *hl = l->hl;
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof local;
+	struct sockaddr_storage ss;
+	socklen_t llen = sizeof ss;
 	struct acceptd_accept a;
 	enum handler_refusal why = handler_admit(l, peer, peer_len);
 	char addr[160];
@@ -366,16 +367,17 @@ handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
 		}
 		return;
 	}
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
-		llen = 0;
+	/* known from the listening socket unless it is a wildcard */
+	if (!local && getsockname(fd, (struct sockaddr *)&ss, &llen) == 0)
+		local = (struct sockaddr *)&ss, local_len = llen;
 	hl->cnt.accepted++;
 	hl->cnt.active++;
 	a.size = sizeof a;
 	a.fd = fd;
 	a.peer = peer;
 	a.peer_len = peer_len;
-	a.local = (struct sockaddr *)&local;
-	a.local_len = llen;
+	a.local = local;
+	a.local_len = local ? local_len : 0;
 	a.loop = loop;
 	a.listener = &hl->pub;
 	l->handler->accept(l->handler_conf, &a);

@@ -64,9 +64,11 @@ enum handler_refusal handler_admit(const struct conf_listener *l, const struct s
     socklen_t peer_len);
 /* Hand fd (just accepted on one of l's sockets) to l's handler, after the
  * policy (allow/deny, max_connections): a refused one is closed at once
- * and counted. */
+ * and counted. local: the connection's own address when the listening
+ * socket already tells it (not a wildcard), else NULL (getsockname). */
 void handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
-    const struct sockaddr *peer, socklen_t peer_len);
+    const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
+    socklen_t local_len);
 
 /* The built-in handlers (daemon/handlers/). */
 extern const struct acceptd_handler handler_echo, handler_discard, handler_daytime,

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/un.h>
 
 #include "conf.h"
 #include "conn.h"
@@ -138,7 +140,8 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 			}
 		}
 		/* policy (allow/deny, max_connections), then the handler */
-		handler_accept(l, loop, fd, (struct sockaddr *)&peer, plen);
+		handler_accept(l, loop, fd, (struct sockaddr *)&peer, plen,
+		    ws->local_len ? (struct sockaddr *)&ws->local : NULL, ws->local_len);
 		n++;
 	}
 	return n;
@@ -150,9 +153,43 @@ worker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	worker_accept_batch(loop, (struct worker_sock *)w);
 }
 
+/* A connection accepted on a socket bound to one address (not a wildcard)
+ * has that address as its local one, and on a unix socket the listener's
+ * path: take it once here rather than per connection. */
+static void
+worker_sock_local(struct worker_sock *ws, int fd)
+{
+	socklen_t len = sizeof ws->local;
+	const struct sockaddr_in *sin = (const void *)&ws->local;
+	const struct sockaddr_in6 *sin6 = (const void *)&ws->local;
+
+	ws->local_len = 0;
+	if (getsockname(fd, (struct sockaddr *)&ws->local, &len) < 0 || len > sizeof ws->local)
+		return;
+	switch (ws->local.ss_family) {
+	case AF_INET:
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			return;
+		break;
+	case AF_INET6:
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ||
+		    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			return;
+		break;
+	case AF_UNIX:
+		if (len <= offsetof(struct sockaddr_un, sun_path) + 1)
+			return;         /* unnamed or abstract-empty: ask */
+		break;
+	default:
+		return;
+	}
+	ws->local_len = len;
+}
+
 void
 worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd)
 {
+	worker_sock_local(ws, fd);
 	ev_io_init(&ws->io, worker_accept_cb, fd, EV_READ);
 	ev_timer_init(&ws->pause, worker_pause_cb, WORKER_PAUSE, 0.);
 	ws->l = l;

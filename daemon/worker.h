@@ -16,6 +16,11 @@ struct worker_sock {
 	ev_timer pause;                  /* re-arms io after EMFILE and kin */
 	const struct conf_listener *l;
 	int max;                         /* accepts per wake-up (backlog) */
+	/* The listening socket's own address when every connection it
+	 * accepts has that local address (bound to one IP, or a unix path):
+	 * then no getsockname() per connection. local_len 0: ask each time. */
+	struct sockaddr_storage local;
+	socklen_t local_len;
 };
 
 /* The accept call, replaceable so tests can inject errors. */
