@@ -485,7 +485,8 @@ END_TEST
 static void
 ssa_spawn(struct hd *d, int port, const char *fdname)
 {
-	char listen[64], name[96], *argv[12];
+	static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+	char listen[64], name[96], *argv[20];
 	int n = 0;
 
 	ck_assert_msg(access(SSA, X_OK) == 0, "%s: %s (apt-get install systemd)", SSA,
@@ -498,6 +499,12 @@ ssa_spawn(struct hd *d, int port, const char *fdname)
 		snprintf(name, sizeof name, "--fdname=%s", fdname);
 		argv[n++] = name;
 	}
+	/* it hands the program only LISTEN_* and what -E names */
+	for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
+		if (getenv(pass[i])) {
+			argv[n++] = "-E";
+			argv[n++] = (char *)pass[i];
+		}
 	argv[n++] = (char *)h_acceptd();
 	argv[n++] = "-f";
 	argv[n++] = "-c";
