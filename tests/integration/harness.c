@@ -475,6 +475,15 @@ hd_spawn(struct hd *d, ...)
 	return d->child;
 }
 
+pid_t
+hd_spawn_argv(struct hd *d, char *const argv[])
+{
+	d->reaped = 0;
+	d->status = 0;
+	d->child = h_exec(argv, d->log, d->log, 1);
+	return d->child;
+}
+
 static void
 hd_reap(struct hd *d)
 {

@@ -64,6 +64,9 @@ void hd_path(const struct hd *d, const char *name, char *out, size_t n);
 /* Fork and exec $ACCEPTD with these arguments (NULL-terminated), output to
  * the log. Does not wait. */
 pid_t hd_spawn(struct hd *d, ...) __attribute__((sentinel));
+/* Like hd_spawn, but any program: argv[0] is its path (e.g. a wrapper such
+ * as systemd-socket-activate that execs $ACCEPTD in its own place). */
+pid_t hd_spawn_argv(struct hd *d, char *const argv[]);
 /* hd_spawn(d, "-f", "-c", conf) and wait for "master ready": asserts. */
 void hd_start(struct hd *d);
 /* hd_new + hd_conf + hd_start. */
