@@ -430,7 +430,9 @@ master_stop(int fast)
 
 	ev_timer_stop(master.loop, &master.term_timer);
 	ev_timer_stop(master.loop, &master.watchdog);
-	notify_stopping(fast ? "stopping now" : "draining connections");
+	/* after an upgrade the service is the new master's to report on */
+	if (!master.upgraded)
+		notify_stopping(fast ? "stopping now" : "draining connections");
 	if (fast || master.stopping == MASTER_DRAINING) {
 		/* INT, or a second TERM/QUIT during the drain: now. */
 		log_info("fast stop");
@@ -843,7 +845,8 @@ master_upgrade_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void
 master_upgrade(void)
 {
-	char *env = NULL, fdbuf[16];
+	char *env = NULL, fdbuf[24];
+	uint64_t wd;
 	size_t len = 0, cap = 0;
 	int p[2];
 	pid_t pid;
@@ -881,6 +884,9 @@ master_upgrade(void)
 	}
 	if (len)
 		env[len - 1] = '\0';
+	/* notify_init() took WATCHDOG_USEC out of the environment; the new
+	 * master pings instead of us once it is MAINPID */
+	wd = notify_watchdog_usec();
 	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
 		free(env);
 		return log_error("USR2: cannot start %s", master.exe);
@@ -898,6 +904,10 @@ master_upgrade(void)
 		setenv("ACCEPTD_READY_FD", fdbuf, 1);
 		if (notify_socket_path())
 			setenv("NOTIFY_SOCKET", notify_socket_path(), 1);
+		if (wd) {
+			snprintf(fdbuf, sizeof fdbuf, "%llu", (unsigned long long)wd);
+			setenv("WATCHDOG_USEC", fdbuf, 1);
+		}
 		/* exec keeps ignored signals ignored and the mask as it is */
 		signal(SIGPIPE, SIG_DFL);
 		sigemptyset(&all);

@@ -10,10 +10,11 @@
 extern char **environ;
 
 static char *proctitle_start, *proctitle_end;
-/* The environment's copy, kept for the process's life. Held here too:
- * glibc's exit-time cleanup (__libc_freeres, run under valgrind) clears
- * environ, and the copy would then show as a definite leak. */
-static char **volatile proctitle_env;   /* volatile: never read, but kept */
+/* The environment's copy, kept for the process's life. Its own array of
+ * the strings: unsetenv() drops strings from environ, and glibc's exit-time
+ * cleanup (__libc_freeres, run under valgrind) clears environ; either way
+ * they would show as leaks. volatile: never read, but kept. */
+static char **volatile proctitle_env;
 
 /* argv and environ strings are contiguous; the title may use all of it
  * once the environment has been copied elsewhere (getenv keeps working). */
@@ -40,7 +41,9 @@ proctitle_init(int argc, char **argv)
 		if (!(env[i] = strdup(environ[i])))
 			return;   /* keep the title as it is; argv stays intact */
 	env[n] = NULL;
-	environ = proctitle_env = env;
+	if ((proctitle_env = malloc((n + 1) * sizeof *env)))
+		memcpy(proctitle_env, env, (n + 1) * sizeof *env);
+	environ = env;
 	/* argv[1..] may still be read by the caller: copy them too. */
 	for (i = 1; i < argc; i++)
 		argv[i] = strdup(argv[i]);
