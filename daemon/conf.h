@@ -41,6 +41,7 @@ struct conf_listener {
 	const struct acceptd_handler *handler;
 	void *handler_conf;          /* the handler's, from conf_new/conf_set */
 	struct handler_listener *hl; /* the handler's handle on the listener */
+	int stats_id;                /* its slot in the shared counters */
 	int backlog;                 /* filled in: net.core.somaxconn if unset */
 	int ipv6only, keepalive, defer_accept;
 	int fastopen;                /* TCP_FASTOPEN queue, 0 = off */

@@ -173,6 +173,19 @@ conn_set_counters(struct acceptd_conn *c, struct conn_counters *cnt)
 	c->cnt = cnt;
 }
 
+/* Bytes moved: the idle clock restarts, the shared counters grow. */
+static inline void
+conn_count_io(struct acceptd_conn *c, size_t in, size_t out)
+{
+	c->last_io = ev_now(c->loop);
+	if (c->cnt && c->cnt->st) {
+		if (in)
+			stats_add(c->cnt->st->bytes_in, in);
+		if (out)
+			stats_add(c->cnt->st->bytes_out, out);
+	}
+}
+
 void
 conn_count_close(struct conn_counters *cnt)
 {
@@ -181,6 +194,10 @@ conn_count_close(struct conn_counters *cnt)
 	cnt->closed++;
 	if (cnt->active)
 		cnt->active--;
+	if (cnt->st) {
+		stats_add(cnt->st->closed, 1);
+		stats_sub(cnt->st->active, 1);
+	}
 }
 
 /* libev's "be smart about timeouts": one timer per connection, not
@@ -307,7 +324,7 @@ conn_write(struct acceptd_conn *c, const void *buf, size_t len)
 		/* MSG_NOSIGNAL: a peer gone away is EPIPE here, not a dead worker. */
 		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
 		if (n > 0)
-			c->last_io = ev_now(c->loop);
+			conn_count_io(c, 0, n);
 		if (n < 0) {
 			if (!conn_again(errno)) {
 				conn_close(c);
@@ -413,7 +430,7 @@ conn_on_read(struct acceptd_conn *c)
 	}
 	n = read(c->io.fd, conn_rbuf, room);
 	if (n > 0)
-		c->last_io = ev_now(c->loop);
+		conn_count_io(c, n, 0);
 	if (n < 0) {
 		if (!conn_again(errno))
 			conn_close(c);
@@ -456,7 +473,7 @@ conn_on_write(struct acceptd_conn *c)
 	if (c->out_len) {
 		n = send(c->io.fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL);
 		if (n > 0)
-			c->last_io = ev_now(c->loop);
+			conn_count_io(c, 0, n);
 		if (n < 0) {
 			if (!conn_again(errno))
 				conn_close(c);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <ev.h>
 
+#include "stats.h"
+
 #include <acceptd/module.h>
 
 /* Output above this stops reading (and handlers stop producing) until the
@@ -26,6 +28,7 @@ struct conn_counters {
 	unsigned long long rejected_limit;  /* closed at once: max_connections */
 	unsigned long long rejected_acl;    /* closed at once: allow/deny */
 	unsigned long active;               /* accepted - closed */
+	struct stats_counters *st;          /* the same, shared: stats.h */
 };
 
 struct acceptd_conn {

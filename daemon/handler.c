@@ -76,6 +76,12 @@ handler_conn_done(const struct acceptd_listener *l)
 	conn_count_close(&((struct handler_listener *)l)->cnt);
 }
 
+static size_t
+handler_metrics(char *buf, size_t cap)
+{
+	return stats ? stats_format(stats, buf, cap) : 0;
+}
+
 const struct acceptd_api handler_api = {
 	.size = sizeof(struct acceptd_api),
 	.abi_major = ACCEPTD_ABI_MAJOR,
@@ -93,6 +99,7 @@ const struct acceptd_api handler_api = {
 	.conn_close_after_write = conn_close_after_write,
 	.conn_close = conn_close,
 	.conn_done = handler_conn_done,
+	.metrics = handler_metrics,
 };
 
 struct handler_listener *
@@ -113,7 +120,7 @@ handler_listener_new(const char *name, long long idle_timeout_ms)
 
 static const struct acceptd_handler *const handler_builtin_list[] = {
 	&handler_echo, &handler_discard, &handler_daytime, &handler_chargen,
-	&handler_http, &handler_exec, NULL,
+	&handler_http, &handler_exec, &handler_stats, NULL,
 };
 
 /* The built-ins are a module like any other, only linked in. */
@@ -356,10 +363,15 @@ handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
 		/* A plain close: the peer gets its FIN (or an RST if it has
 		 * sent already), and costs us nothing more. */
 		close(fd);
-		if (why == HANDLER_REFUSE_ACL)
+		if (why == HANDLER_REFUSE_ACL) {
 			hl->cnt.rejected_acl++;
-		else
+			if (hl->cnt.st)
+				stats_add(hl->cnt.st->rejected_acl, 1);
+		} else {
 			hl->cnt.rejected_limit++;
+			if (hl->cnt.st)
+				stats_add(hl->cnt.st->rejected_limit, 1);
+		}
 		if (log_enabled(LOG_LEVEL_DEBUG)) {
 			conf_format_addr(peer, peer_len, addr, sizeof addr);
 			log_debug("listener %s: %s refused (%s)", l->name, addr,
@@ -372,6 +384,10 @@ handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
 		local = (struct sockaddr *)&ss, local_len = llen;
 	hl->cnt.accepted++;
 	hl->cnt.active++;
+	if (hl->cnt.st) {
+		stats_add(hl->cnt.st->accepted, 1);
+		stats_add(hl->cnt.st->active, 1);
+	}
 	a.size = sizeof a;
 	a.fd = fd;
 	a.peer = peer;

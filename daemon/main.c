@@ -18,6 +18,7 @@
 #include "log.h"
 #include "master.h"
 #include "proctitle.h"
+#include "stats.h"
 
 #define MAIN_CONF SYSCONFDIR "/acceptd/acceptd.conf"
 #ifndef RUNSTATEDIR
@@ -36,7 +37,8 @@ main_usage(FILE *out)
 	    "  -f         stay in the foreground, log to stderr unless log = syslog\n"
 	    "  -t         test the configuration and exit\n"
 	    "  -T         test, then print the effective configuration\n"
-	    "  -s SIGNAL  send reload, stop, quit, reopen or upgrade to the running master\n"
+	    "  -s SIGNAL  send reload, stop, quit, reopen or upgrade to the running master;\n"
+	    "             -s status prints its counters\n"
 	    "  -V         print the version, libev version and built-in handlers\n"
 	    "  -h         this help\n", MAIN_CONF);
 }
@@ -69,6 +71,7 @@ main_signal(const struct conf *conf, const char *name)
 	static const struct { const char *name; int sig; } sigs[] = {
 		{ "reload", SIGHUP }, { "stop", SIGINT }, { "quit", SIGQUIT },
 		{ "reopen", SIGUSR1 }, { "upgrade", SIGUSR2 },
+		{ "status", 0 },        /* no signal: read the shared counters */
 	};
 	const char *path = conf->pidfile ? conf->pidfile : MAIN_PIDFILE;
 	char before[1024], after[1024];
@@ -90,6 +93,8 @@ main_signal(const struct conf *conf, const char *name)
 			return 1;
 		}
 		fclose(f);
+		if (sigs[i].sig == 0)
+			return stats_print_status(pid, stdout) < 0;
 		if (sigs[i].sig == SIGHUP)
 			seq = main_reload_status(path, before, sizeof before);
 		if (kill((pid_t)pid, sigs[i].sig) < 0) {
@@ -115,7 +120,7 @@ main_signal(const struct conf *conf, const char *name)
 		fprintf(stderr, "acceptd: reload: no answer from pid %ld\n", pid);
 		return 1;
 	}
-	fprintf(stderr, "acceptd: -s: unknown signal '%s' (reload, stop, quit, reopen, upgrade)\n", name);
+	fprintf(stderr, "acceptd: -s: unknown signal '%s' (reload, stop, quit, reopen, upgrade, status)\n", name);
 	return 2;
 }
 

@@ -28,6 +28,7 @@
 #include "master.h"
 #include "notify.h"
 #include "proctitle.h"
+#include "stats.h"
 #include "worker.h"
 
 /* A worker that dies younger than this is crashing, not finishing: its
@@ -180,6 +181,8 @@ master_spawn(struct master_worker *w)
 	}
 	w->pid = pid;
 	w->ready = 0;
+	if (stats)
+		__atomic_store_n(&stats->workers, (uint64_t)master.nworkers, __ATOMIC_RELAXED);
 	w->started = ev_now(master.loop);
 	g->live++;
 	log_info("worker %d started (pid %d)", w->index, (int)pid);
@@ -388,6 +391,8 @@ master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	}
 	if (ev_now(loop) - w->started >= MASTER_QUIET)
 		w->backoff = 0;
+	if (stats)
+		stats_add(stats->worker_restarts, 1);
 	if (ev_now(loop) - w->started >= MASTER_YOUNG && !w->backoff) {
 		master_spawn(w);
 		return;
@@ -503,6 +508,8 @@ master_gen_bind(struct master_gen *g, char *err, size_t errlen)
 
 	if (!(g->lsets = calloc(g->conf->nlisteners, sizeof *g->lsets)))
 		return snprintf(err, errlen, "out of memory"), -1;
+	for (l = g->conf->listeners; l; l = l->next)
+		l->stats_id = stats_listener(l->name);
 	for (i = 0, l = g->conf->listeners; l; l = l->next, i++) {
 		struct master_lset *ls = NULL;
 
@@ -675,6 +682,8 @@ master_reload(void)
 		master_trim();  /* copies added for a new worker count */
 		log_errorx("reload failed: %s", err);
 		master_status("failed: %s", err);
+		if (stats)
+			stats_add(stats->reloads_failed, 1);
 		notify_ready("reload failed; running the previous configuration");
 		return;
 	}
@@ -749,6 +758,8 @@ master_fewer(void)
 	w = master.slot[n];
 	master.slot[n] = NULL;
 	master.nworkers = n;
+	if (stats)
+		__atomic_store_n(&stats->workers, (uint64_t)n, __ATOMIC_RELAXED);
 	log_info("TTOU: %d workers", n);
 	if (w)
 		master_retire(w, master_steer());
@@ -776,6 +787,8 @@ master_announce(void)
 	if (master.reloads) {
 		log_info("reload done: %d workers, %d listeners", master.nworkers,
 		    g->conf->nlisteners);
+		if (stats)
+			stats_add(stats->reloads_ok, 1);
 		master_status("ok");
 	} else {
 		log_info("master ready (pid %d): %d workers, %d listeners, mode %s",
@@ -1104,6 +1117,8 @@ master_run(struct conf *conf, int ready_fd)
 			goto out;
 		}
 	}
+	if (stats_init() < 0)
+		log_warn("shared counters (memfd): the stats handler will show nothing");
 	/* Sockets from systemd (LISTEN_FDS) or from an older master (USR2)
 	 * take the place of binding where they match. */
 	if (activate_take(&master.act, err, sizeof err) < 0 ||

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proctitle.h"
 #include "worker.h"
+#include "stats.h"
 
 int (*worker_accept4)(int, struct sockaddr *, socklen_t *, int) = accept4;
 int worker_ready_fd = -1;
@@ -92,6 +93,9 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    l->hl && l->hl->cnt.st)
+				stats_add(l->hl->cnt.st->accept_errors[stats_errno(errno)], 1);
 			switch (errno) {
 			case EAGAIN:
 #if EAGAIN != EWOULDBLOCK
@@ -309,6 +313,9 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	for (i = 0, l = conf->listeners; l; l = l->next, i++) {
 		struct listen_set *s = &sets[i];
 
+		/* this worker's slot of the shared counters, for this listener */
+		if (l->hl)
+			l->hl->cnt.st = stats_slot(index, l->stats_id);
 		for (int a = 0; a < s->naddrs; a++)
 			for (int k = 0; k < s->copies; k++) {
 				struct listen_sock *ls = &s->socks[k * s->naddrs + a];

@@ -60,7 +60,7 @@ extern "C" {
 
 #define ACCEPTD_MODULE_MAGIC 0x41435044u  /* "ACPD": this is an acceptd module */
 #define ACCEPTD_ABI_MAJOR 1
-#define ACCEPTD_ABI_MINOR 0
+#define ACCEPTD_ABI_MINOR 1
 
 /* The one symbol the daemon looks up in a module (a const struct
  * acceptd_module). */
@@ -212,6 +212,11 @@ struct acceptd_api {
 	/* A connection not given to conn_new is over and its fd closed: frees
 	 * its max_connections slot and counts it closed. Once per accept. */
 	void (*conn_done)(const struct acceptd_listener *l);
+
+	/* ABI 1.1: the daemon's counters in the Prometheus text format: up to
+	 * cap bytes into buf; returns the length needed (retry with more when
+	 * it is >= cap). Check api->size before using fields past 1.0's. */
+	size_t (*metrics)(char *buf, size_t cap);
 };
 
 #ifdef __cplusplus
