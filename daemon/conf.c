@@ -468,8 +468,8 @@ conf_listener_key(struct conf_parse *p, const char *key, const char *v)
 	} else if (strcmp(key, "proxy_protocol") == 0) {
 		if (conf_enum(v, proxies, &b) < 0)
 			want = "off, v1, v2 or any";
-		else if ((l->proxy_protocol = b))
-			return conf_fail(p, p->line, "proxy_protocol is not built yet; only off is accepted"), 0;
+		else
+			l->proxy_protocol = b;
 	} else {
 		/* the booleans */
 		if (conf_parse_bool(v, &b) < 0)

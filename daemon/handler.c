@@ -15,6 +15,7 @@
 #include "handler.h"
 #include "log.h"
 #include "modload.h"
+#include "proxy_recv.h"
 
 #ifndef ACCEPTD_VERSION
 #define ACCEPTD_VERSION "unknown"
@@ -349,6 +350,18 @@ handler_admit(const struct conf_listener *l, const struct sockaddr *peer, sockle
 
 void
 handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
+    const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
+    socklen_t local_len)
+{
+	/* the policy then judges the client the PROXY header names */
+	if (l->proxy_protocol != CONF_PROXY_OFF)
+		proxy_recv_start(l, loop, fd, peer, peer_len, local, local_len);
+	else
+		handler_handoff(l, loop, fd, peer, peer_len, local, local_len);
+}
+
+void
+handler_handoff(const struct conf_listener *l, struct ev_loop *loop, int fd,
     const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
     socklen_t local_len)
 {

@@ -69,6 +69,11 @@ enum handler_refusal handler_admit(const struct conf_listener *l, const struct s
 void handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
     const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
     socklen_t local_len);
+/* The same once any PROXY header is read (peer and local are then the
+ * ones it names): the policy, then the handler. */
+void handler_handoff(const struct conf_listener *l, struct ev_loop *loop, int fd,
+    const struct sockaddr *peer, socklen_t peer_len, const struct sockaddr *local,
+    socklen_t local_len);
 
 /* The built-in handlers (daemon/handlers/). */
 extern const struct acceptd_handler handler_echo, handler_discard, handler_daytime,
