@@ -423,9 +423,6 @@ static const struct {
 	{ "[listener a]\nport = 0\nallow = 10.0.0.0/8, ::/129\n", 3, "bad CIDR '::/129'" },
 	{ "[listener a]\nport = 0\ndeny = 10.0.0.300\n", 3, "bad CIDR '10.0.0.300'" },
 	{ "[listener a]\nport = 0\ndeny = example.org\n", 3, "bad CIDR" },
-	{ "[listener a]\nport = 0\nproxy_protocol = v1\n", 3, "not built yet" },
-	{ "[listener a]\nport = 0\nproxy_protocol = v2\n", 3, "not built yet" },
-	{ "[listener a]\nport = 0\nproxy_protocol = any\n", 3, "not built yet" },
 	{ "[listener a]\nport = 0\nproxy_protocol = v3\n", 3, "proxy_protocol: bad value 'v3'" },
 	/* addresses */
 	{ "[listener a]\naddress = 127.0.0.1\nport = 7100\n[listener b]\nport = 7100\naddress = 127.0.0.1\n",
