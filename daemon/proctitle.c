@@ -14,7 +14,7 @@ static char *proctitle_start, *proctitle_end;
  * the strings: unsetenv() drops strings from environ, and glibc's exit-time
  * cleanup (__libc_freeres, run under valgrind) clears environ; either way
  * they would show as leaks. volatile: never read, but kept. */
-static char **volatile proctitle_env;
+static char **volatile proctitle_env, **volatile proctitle_strings;
 
 /* argv and environ strings are contiguous; the title may use all of it
  * once the environment has been copied elsewhere (getenv keeps working). */
@@ -41,9 +41,9 @@ proctitle_init(int argc, char **argv)
 		if (!(env[i] = strdup(environ[i])))
 			return;   /* keep the title as it is; argv stays intact */
 	env[n] = NULL;
-	if ((proctitle_env = malloc((n + 1) * sizeof *env)))
-		memcpy(proctitle_env, env, (n + 1) * sizeof *env);
-	environ = env;
+	if ((proctitle_strings = malloc((n + 1) * sizeof *env)))
+		memcpy(proctitle_strings, env, (n + 1) * sizeof *env);
+	environ = proctitle_env = env;
 	/* argv[1..] may still be read by the caller: copy them too. */
 	for (i = 1; i < argc; i++)
 		argv[i] = strdup(argv[i]);
