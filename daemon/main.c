@@ -274,8 +274,10 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
-	if (!foreground && !rfd)
+	if (!foreground && !rfd) {
 		ready_fd = main_daemonize();
+		master_daemonized();
+	}
 	log_setup(conf->log_syslog, conf->log_level);
 	return master_run(conf, ready_fd);   /* it owns conf now */
 }

@@ -104,6 +104,14 @@ static struct {
 	ev_timer kill_timer, term_timer, watchdog;
 } master = { .status_fd = -1, .ready_fd = -1, .wpipe = { -1, -1 }, .upgrade_fd = -1 };
 
+static int master_detached;
+
+void
+master_daemonized(void)
+{
+	master_detached = 1;
+}
+
 void
 master_exec_args(char *exe, char **argv)
 {
@@ -795,6 +803,10 @@ master_announce(void)
 		    (int)getpid(), master.nworkers, g->conf->nlisteners,
 		    g->conf->mode == CONF_MODE_SHARED ? "shared" : "reuseport");
 	}
+	/* systemd started the process that forked us: say who the service is
+	 * (accepted with NotifyAccess=all; the shipped unit runs -f instead) */
+	if (master_detached && !master.reloads)
+		notify_mainpid(getpid());
 	notify_ready(NULL);
 	notify_status("%d workers, %d listeners", master.nworkers, g->conf->nlisteners);
 	if (master.ready_fd >= 0) {

@@ -11,5 +11,8 @@ struct conf;
 int master_run(struct conf *conf, int ready_fd);
 /* The binary's path and argv, for USR2 to start again. */
 void master_exec_args(char *exe, char **argv);
+/* The master was daemonized (forked away from the pid that was started):
+ * under systemd's Type=notify it then names itself with MAINPID=. */
+void master_daemonized(void);
 
 #endif
