@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 START_TEST(second_start_refused)
 {
@@ -135,6 +137,67 @@ START_TEST(daemonized_master_sends_mainpid)
 }
 END_TEST
 
+
+/* Stands in for systemd: "--activate PORT ACCEPTD CONF" makes a listening
+ * SO_REUSEPORT socket on 127.0.0.1:PORT, puts it at fd 3 and execs the
+ * daemon with LISTEN_PID (its own pid: exec keeps it) and LISTEN_FDS. */
+static int
+activate_launch(char **argv)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	char pid[16];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(atoi(argv[2]));
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 16) < 0 ||
+	    dup2(fd, 3) < 0) {
+		perror("activate");
+		return 127;
+	}
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "1", 1);
+	setenv("LISTEN_FDNAMES", "e", 1);
+	execl(argv[3], argv[3], "-f", "-c", argv[4], (char *)NULL);
+	perror("exec");
+	return 127;
+}
+
+/* Socket activation with an inherited socket that has SO_REUSEPORT: in
+ * reuseport mode the master adds a copy per worker on its address. */
+START_TEST(activation_reuseport_copies)
+{
+	struct hd *d = hd_new();
+	char self[256], portbuf[16], conf[300], want[96];
+	char *argv[7];
+	int port = h_free_port();
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	ck_assert(n > 0 && port > 0);
+	self[n] = '\0';
+	hd_conf(d, "[daemon]\nworkers = 2\nmode = reuseport\n\n"
+	    "[listener e]\naddress = 127.0.0.1\nport = %d\n", port);
+	snprintf(portbuf, sizeof portbuf, "%d", port);
+	snprintf(conf, sizeof conf, "%s", d->conf);
+	argv[0] = self;
+	argv[1] = "--activate";
+	argv[2] = portbuf;
+	argv[3] = (char *)h_acceptd();
+	argv[4] = conf;
+	argv[5] = NULL;
+	hd_spawn_argv(d, argv);
+	hd_assert(d, hd_wait_ready(d, H_WAIT_MS), "no 'master ready'");
+	snprintf(want, sizeof want, "listening: e 127.0.0.1:%d (2 reuseport sockets)", port);
+	hd_assert(d, hd_log_has(d, "%s", want), "no '%s'", want);
+	hd_assert(d, !hd_log_has(d, "shared by all workers"), "it fell back to shared");
+	for (int i = 0; i < 8; i++)
+		hd_assert(d, h_echo_at("127.0.0.1", port), "no echo on the inherited port");
+	hd_free(d);
+}
+END_TEST
+
 static Suite *
 lifemisc_suite(void)
 {
@@ -145,12 +208,15 @@ lifemisc_suite(void)
 	tcase_add_test(tc, stale_pidfile_ignored);
 	tcase_add_test(tc, cpu_affinity_pins_workers);
 	tcase_add_test(tc, daemonized_master_sends_mainpid);
+	tcase_add_test(tc, activation_reuseport_copies);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[1], "--activate") == 0)
+		return activate_launch(argv);
 	return h_main(lifemisc_suite());
 }
