@@ -102,14 +102,14 @@ valgrind: all
 # libFuzzer targets (clang, ASan+UBSan): tests/fuzz/fuzz_NAME.c, seeds in
 # tests/fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS; what it
 # finds goes to build/fuzz/corpus/NAME/, a crash to build/fuzz/crash-*.
-# Coming, once their parsers exist: cidr (allow/deny), proxy (PROXY v1/v2):
-# add fuzz_cidr.c / fuzz_proxy.c and their names here.
-FUZZ_TARGETS ?= conf http
+# Targets: conf (the config loader), http (request parser, chunked framing),
+# cidr (allow/deny blocks and lists, matching), proxy_proto (PROXY v1/v2).
+FUZZ_TARGETS ?= conf http cidr proxy_proto
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FB           := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Idaemon \
+FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iinclude -Idaemon \
                 $(PKGS_CFLAGS) -DACCEPTD_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/%.o)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
