@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <ev.h>
 
@@ -377,6 +378,7 @@ struct http_conn {
 	uint64_t left;                /* content left to skip, HTTP_BODY_LENGTH */
 	unsigned char body;           /* enum http_body of the request in progress */
 	unsigned char stopping;       /* next response is the last */
+	unsigned char served;         /* a request was answered: idle now means keep-alive */
 };
 
 #define HTTP_DATE_LEN 29
@@ -640,6 +642,7 @@ http_read(struct acceptd_conn *c, const char *buf, size_t len)
 		}
 		off += n;
 		h->partial = 0;
+		h->served = 1;
 		ev_timer_stop(http_api->conn_loop(c), &h->timer);
 		/* HTTP/1.1 persists unless "close"; HTTP/1.0 only with
 		 * "keep-alive" (RFC 9112 9.3). */
@@ -677,8 +680,14 @@ static void
 http_stop(struct acceptd_conn *c)
 {
 	struct http_conn *h = http_api->conn_data(c);
+	char b;
 
-	if (http_api->conn_pending(c) == 0 && h->body == HTTP_BODY_NONE)
+	/* Idle between keep-alive requests, and nothing arrived meanwhile: a
+	 * fresh connection waits for its first request (header_timeout and
+	 * shutdown_timeout bound it); bytes queued but not read yet are a
+	 * request coming, to be answered rather than reset. */
+	if (h->served && http_api->conn_pending(c) == 0 && h->body == HTTP_BODY_NONE &&
+	    recv(http_api->conn_fd(c), &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
 		http_api->conn_close_after_write(c);
 	else
 		h->stopping = 1;

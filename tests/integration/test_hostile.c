@@ -608,8 +608,8 @@ END_TEST
 /* A reload while a fresh http connection has not sent its first request
  * yet: the old worker must answer it when it comes (with "Connection:
  * close"), not close or reset it (SPEC: no connection is refused or reset
- * by a reload). Known to fail (handlers/http.c http_stop takes a fresh
- * connection for an idle keep-alive one): run with ACCEPTD_KNOWN_BUGS=1. */
+ * by a reload). http_stop once took a fresh connection for an idle
+ * keep-alive one and closed it. */
 START_TEST(reload_fresh_http)
 {
 	struct hd *d = hd_up(ONE_WORKER "[listener web]\naddress = 127.0.0.1\nport = 0\n"
@@ -662,9 +662,7 @@ main(void)
 	add(s, "never_reads", never_reads);
 	add(s, "never_reads_idle_timeout", never_reads_idle_timeout);
 	add(s, "idle_many", idle_many);
-	/* known to fail until handlers/http.c is fixed: see the test */
-	if (getenv("ACCEPTD_KNOWN_BUGS"))
-		add(s, "reload_fresh_http", reload_fresh_http);
+	add(s, "reload_fresh_http", reload_fresh_http);
 	add(s, "http_header_timeout_and_cap", http_header_timeout_and_cap);
 	return h_main(s);
 }
