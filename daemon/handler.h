@@ -73,5 +73,6 @@ void handler_accept(const struct conf_listener *l, struct ev_loop *loop, int fd,
 /* The built-in handlers (daemon/handlers/). */
 extern const struct acceptd_handler handler_echo, handler_discard, handler_daytime,
     handler_chargen, handler_http, handler_exec;
+extern const struct acceptd_handler handler_proxy;
 
 #endif
