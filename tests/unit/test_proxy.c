@@ -226,12 +226,12 @@ START_TEST(test_echo)
 	}
 	close(up);
 	close(lfd);
-	util_rd_free(&ru);
-	util_rd_free(&rc);
 	/* upstream gone: the client sees EOF, the connection ends */
 	ck_assert(util_read_eof(loop, &rc, 2000));
 	shutdown(cl[0], SHUT_WR);
 	ck_assert(wait_active(0, 2000));
+	util_rd_free(&ru);
+	util_rd_free(&rc);
 }
 END_TEST
 
@@ -493,6 +493,7 @@ START_TEST(test_all_refused)
 	ck_assert_uint_eq(st.connect_failed, 2);
 	ck_assert_uint_eq(st.no_upstream, 1);
 	ck_assert_uint_eq(st.conns, 0);
+	util_rd_free(&rc);
 	close(f1);
 	close(f2);
 }
@@ -610,6 +611,7 @@ START_TEST(test_connect_timeout_all)
 	ck_assert(util_read_eof(loop, &rc, 3000));
 	ck_assert_msg(util_now() - t0 >= 0.1, "closed after %.3f s", util_now() - t0);
 	ck_assert(wait_active(0, 1000));
+	util_rd_free(&rc);
 	close(sfd);
 	close_all(fill, 8);
 }
