@@ -29,7 +29,8 @@ LIB_SRC := daemon/log.c daemon/conf.c daemon/listen.c daemon/master.c \
            daemon/handlers/daytime.c daemon/handlers/chargen.c \
            daemon/handlers/http.c daemon/handlers/exec.c \
            daemon/notify.c daemon/activate.c daemon/proxy_proto.c \
-           daemon/stats.c daemon/handlers/stats.c daemon/proxy_recv.c
+           daemon/stats.c daemon/handlers/stats.c daemon/proxy_recv.c \
+           daemon/handlers/proxy.c
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)

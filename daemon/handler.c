@@ -121,7 +121,7 @@ handler_listener_new(const char *name, long long idle_timeout_ms)
 
 static const struct acceptd_handler *const handler_builtin_list[] = {
 	&handler_echo, &handler_discard, &handler_daytime, &handler_chargen,
-	&handler_http, &handler_exec, &handler_stats, NULL,
+	&handler_http, &handler_exec, &handler_stats, &handler_proxy, NULL,
 };
 
 /* The built-ins are a module like any other, only linked in. */

@@ -77,6 +77,6 @@ void handler_handoff(const struct conf_listener *l, struct ev_loop *loop, int fd
 
 /* The built-in handlers (daemon/handlers/). */
 extern const struct acceptd_handler handler_echo, handler_discard, handler_daytime,
-    handler_chargen, handler_http, handler_exec, handler_stats;
+    handler_chargen, handler_http, handler_exec, handler_stats, handler_proxy;
 
 #endif

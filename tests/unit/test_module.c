@@ -276,7 +276,7 @@ END_TEST
 /* The built-ins went through the same loader: -V's list, and lookups. */
 START_TEST(test_builtins)
 {
-	ck_assert_str_eq(handler_builtin_names(), "echo discard daytime chargen http exec stats");
+	ck_assert_str_eq(handler_builtin_names(), "echo discard daytime chargen http exec stats proxy");
 	ck_assert_ptr_nonnull(handler_find(NULL, "exec"));
 	ck_assert_ptr_null(handler_find(NULL, "hello"));
 	ck_assert_uint_eq(handler_find(NULL, "echo")->size, sizeof(struct acceptd_handler));
