@@ -520,6 +520,14 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 void
+conn_hold(int delta)
+{
+	conn_active += delta;
+	if (conn_active == 0 && conn_idle_hook)
+		conn_idle_hook();
+}
+
+void
 conn_stop_all(void)
 {
 	struct acceptd_conn *c;

@@ -87,6 +87,8 @@ struct acceptd_conn *conn_first(void);
 /* Open connections of this worker, and the stop broadcast (ops->stop). */
 extern unsigned conn_active;
 void conn_stop_all(void);
+/* Connections a handler runs without the helper count as open too. */
+void conn_hold(int delta);
 /* Close every open connection now (shutdown timeout, fast stop). */
 void conn_close_all(void);
 /* Called whenever conn_active drops to zero (the worker's drain check). */

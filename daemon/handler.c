@@ -66,8 +66,8 @@ handler_conn_new(const struct acceptd_accept *a, const struct acceptd_conn_ops *
 		return NULL;
 	}
 	conn_set_counters(c, &hl->cnt);
-	if (hl->idle_timeout > 0)
-		conn_set_idle(c, hl->idle_timeout);
+	if (hl->pub.idle_timeout > 0)
+		conn_set_idle(c, hl->pub.idle_timeout);
 	return c;
 }
 
@@ -101,6 +101,7 @@ const struct acceptd_api handler_api = {
 	.conn_close = conn_close,
 	.conn_done = handler_conn_done,
 	.metrics = handler_metrics,
+	.hold = conn_hold,
 };
 
 struct handler_listener *
@@ -113,7 +114,7 @@ handler_listener_new(const char *name, long long idle_timeout_ms)
 	hl->pub.size = sizeof hl->pub;
 	hl->pub.name = name;
 	hl->pub.api = &handler_api;
-	hl->idle_timeout = idle_timeout_ms / 1000.0;
+	hl->pub.idle_timeout = idle_timeout_ms / 1000.0;
 	return hl;
 }
 

@@ -19,7 +19,6 @@ struct ev_loop;
  * holds leads back here), with what this worker counted for it. */
 struct handler_listener {
 	struct acceptd_listener pub;
-	ev_tstamp idle_timeout;          /* seconds, 0: none */
 	struct conn_counters cnt;        /* this worker's, this listener's */
 };
 

@@ -14,12 +14,9 @@
  * reading while the *other* socket is full (it buffers up to CONN_IN_MAX and
  * then closes), none to shut down only our sending side, and it reads into
  * its own buffer, which rules out splice. So both sockets are watched here
- * with our own ev_io, and the accounting is api->conn_done. Two things the
- * public API lacks are taken from the daemon's side, as a built-in can: the
- * listener's idle_timeout (struct handler_listener), and holding the
- * worker's drain open while proxied connections remain (a connection-helper
- * entry with no I/O, see proxy_hold). A module could not do either; both
- * would be small additions to the API (listener idle timeout; hold/release).
+ * with our own ev_io, and the accounting is api->conn_done; api->hold keeps
+ * a draining worker waiting for them, and the listener's idle_timeout
+ * (ABI 1.1) applies as in the helper.
  *
  * Zero-copy: with `splice = yes` (the default) each direction moves through
  * a pipe with splice(2), socket -> pipe -> socket, and the bytes are never
@@ -46,7 +43,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -122,57 +118,6 @@ static void proxy_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void proxy_connect_next(struct proxy_conn *p);
 static void proxy_close(struct proxy_conn *p);
 
-
-/* ---- drain ---------------------------------------------------------- */
-
-/* The worker drains (stop, reload) until its connection helper has no
- * connection left. Ours are not in it: while some remain, one entry with
- * an eventfd that never becomes readable stands in for all of them, so
- * the drain waits; it is closed with the last of them, and when the drain
- * times out (conn_close_all) its free closes them all. */
-static void
-proxy_hold_free(struct acceptd_conn *c)
-{
-	struct proxy_conf *pc = conn_data(c);
-
-	pc->hold = NULL;
-	while (pc->conns)
-		proxy_close(pc->conns);
-}
-
-static size_t
-proxy_hold_read(struct acceptd_conn *c, const char *buf, size_t len)
-{
-	return len;
-}
-
-static const struct acceptd_conn_ops proxy_hold_ops = {
-	.read = proxy_hold_read,
-	.free = proxy_hold_free,
-};
-
-static void
-proxy_hold(struct proxy_conf *pc)
-{
-	int fd;
-
-	if (pc->hold || !pc->conns || !pc->loop)
-		return;
-	if ((fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-		pc->l->api->log(pc->l, ACCEPTD_LOG_WARN, "proxy: the drain will not wait for %lu "
-		    "connections: eventfd: %s", pc->st.conns, strerror(errno));
-		return;
-	}
-	/* conn_new itself, not api->conn_new: no counting, no idle timeout */
-	pc->hold = conn_new(pc->loop, fd, &proxy_hold_ops, pc);
-}
-
-static void
-proxy_release(struct proxy_conf *pc)
-{
-	if (pc->hold && !pc->conns)
-		conn_close(pc->hold);   /* its free clears pc->hold */
-}
 
 /* ---- one direction -------------------------------------------------- */
 
@@ -415,7 +360,7 @@ proxy_close(struct proxy_conn *p)
 	pc->st.conns--;
 	free(p);
 	api->conn_done(pc->l);
-	proxy_release(pc);
+	api->hold(-1);
 }
 
 static void
@@ -639,9 +584,7 @@ proxy_accept(void *conf, const struct acceptd_accept *a)
 	ev_io_init(&p->uio, proxy_io_cb, -1, 0);
 	p->uio.data = NULL;
 	ev_init(&p->timer, proxy_timer_cb);
-	/* The listener's idle_timeout: the API does not carry it; a built-in's
-	 * listener is the daemon's handler_listener. */
-	p->idle_after = ((const struct handler_listener *)a->listener)->idle_timeout;
+	p->idle_after = a->listener->idle_timeout;
 	if (pc->send_pp) {
 		proxy_copy_addr(&src, a->peer, a->peer_len);
 		proxy_copy_addr(&dst, a->local, a->local_len);
@@ -656,6 +599,7 @@ proxy_accept(void *conf, const struct acceptd_accept *a)
 		pc->conns->prev = p;
 	pc->conns = p;
 	pc->st.conns++;
+	api->hold(1);         /* a draining worker waits for it */
 	p->first = pc->rr++ % pc->nups;
 	p->state = PROXY_CONNECTING;
 	proxy_connect_next(p);
@@ -676,7 +620,6 @@ proxy_stop(void *conf)
 	struct proxy_conf *pc = conf;
 
 	pc->stopping = 1;
-	proxy_hold(pc);
 }
 
 /* ---- counters ------------------------------------------------------- */

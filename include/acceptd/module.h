@@ -84,6 +84,9 @@ struct acceptd_listener {
 	size_t size;                    /* sizeof, as the daemon built it */
 	const char *name;               /* [listener NAME] */
 	const struct acceptd_api *api;  /* the daemon's services */
+	/* ABI 1.1 (check size): the listener's idle_timeout in seconds, 0 =
+	 * none, for handlers that run their connections themselves. */
+	double idle_timeout;
 };
 
 /* One accepted connection, as the daemon hands it over. Valid during the
@@ -217,6 +220,10 @@ struct acceptd_api {
 	 * cap bytes into buf; returns the length needed (retry with more when
 	 * it is >= cap). Check api->size before using fields past 1.0's. */
 	size_t (*metrics)(char *buf, size_t cap);
+	/* ABI 1.1: connections the handler runs itself (not through conn_new):
+	 * +1 when one starts, -1 when it ends. A draining worker waits for
+	 * them as for the helper's, up to shutdown_timeout. */
+	void (*hold)(int delta);
 };
 
 #ifdef __cplusplus

@@ -680,15 +680,16 @@ END_TEST
 
 /* ---- drain ----------------------------------------------------------- */
 
-/* stop: the open connection holds the worker's drain (one entry in the
- * connection helper) until it ends; the shutdown timeout's close_all
- * closes it. */
+/* A proxied connection counts as open from its accept (api->hold), so a
+ * draining worker waits for it; it stops counting when it ends. (At the
+ * shutdown timeout the worker leaves its loop and exits: nothing to test
+ * here.) */
 START_TEST(test_drain_hold)
 {
 	int lfd, up = connect_through(0, &lfd, 0, NULL);
 	struct util_rd ru, rc;
 
-	ck_assert_uint_eq(conn_active, 0);
+	ck_assert_uint_eq(conn_active, 1);
 	handler_proxy.stop(conf);
 	ck_assert_uint_eq(conn_active, 1);
 	util_rd_init(&ru, up);
@@ -699,25 +700,11 @@ START_TEST(test_drain_hold)
 	shutdown(up, SHUT_WR);
 	ck_assert(wait_active(0, 2000));
 	ck_assert_uint_eq(conn_active, 0);
-	close(up);
-	util_rd_free(&ru);
-	util_rd_free(&rc);
-	/* again, and this time the shutdown timeout ends it */
-	close(cl[0]);
-	util_pair(cl);
-	handoff();
-	up = up_accept(lfd, 2000);
-	ck_assert_int_ge(up, 0);
-	handler_proxy.stop(conf);
-	ck_assert_uint_eq(conn_active, 1);
-	conn_close_all();
-	ck_assert_uint_eq(conn_active, 0);
 	ck_assert_uint_eq(util_listener()->cnt.active, 0);
-	util_rd_init(&rc, cl[0]);
-	ck_assert(util_read_eof(loop, &rc, 2000));
-	util_rd_free(&rc);
 	close(up);
 	close(lfd);
+	util_rd_free(&ru);
+	util_rd_free(&rc);
 }
 END_TEST
 
