@@ -677,6 +677,9 @@ proxy_conf_free(void *conf)
 
 	if (!pc)
 		return;
+	/* in a worker only at exit; in tests, whatever is still open */
+	while (pc->conns)
+		proxy_close(pc->conns);
 	free(pc->upstream_text);
 	free(pc->ups);
 	free(pc);
