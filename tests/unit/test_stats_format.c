@@ -1,9 +1,11 @@
-/* test_stats: the shared counters' text: stats_format on a hand-filled
+/* test_stats_format: the shared counters' text: stats_format on a hand-filled
  * block (HELP and TYPE lines, names, labels, values, the order of the
  * samples), the size contract (a buffer too small gets the length needed),
  * stats_errno's mapping, the block's slots (stats_init, stats_listener,
  * stats_slot) and `-s status` on this very process; the text passes
  * `promtool check metrics` where promtool is installed. */
+/* (not test_stats.c: that name is the integration test's, and both would
+ * become build/tests/test_stats) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
