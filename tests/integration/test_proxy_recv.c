@@ -311,6 +311,31 @@ START_TEST(v2_over_ipv6)
 }
 END_TEST
 
+/* A unix listener takes a header too: then the connection is TCP's. */
+START_TEST(unix_listener)
+{
+	struct hd *d = hd_up(HEAD "[listener u]\naddress = unix:@DIR@/p.sock\nhandler = exec\n"
+	    "proxy_protocol = any\n" ENV_CMD);
+	struct hdr h;
+	char where[256], out[512];
+	int fd;
+	ssize_t n;
+
+	hd_path(d, "p.sock", where + 5, sizeof where - 5);
+	memcpy(where, "unix:", 5);
+	v1(&h, "PROXY TCP4 192.0.2.7 198.51.100.1 4242 80\r\n");
+	fd = h_connect(where, 0);
+	hd_assert(d, fd >= 0, "connect %s: %s", where, strerror(errno));
+	hd_assert(d, h_send_all(fd, h.b, h.n) == 0 && h_send_str(fd, "ping\n") == 0, "send");
+	shutdown(fd, SHUT_WR);
+	n = h_recv_until_close(fd, out, sizeof out - 1, H_WAIT_MS);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	hd_assert(d, strcmp(out, "[192.0.2.7|4242|198.51.100.1|80]\nping\n") == 0, "got '%s'", out);
+	hd_free(d);
+}
+END_TEST
+
 /* LOCAL (a health check), v1 UNKNOWN and v2 UNSPEC: the real peer stays. */
 START_TEST(local_unknown_keep_peer)
 {
@@ -627,6 +652,7 @@ proxy_recv_suite(void)
 	tcase_add_test(tc, v1_tcp4_tcp6);
 	tcase_add_test(tc, v2_inet_inet6);
 	tcase_add_test(tc, v2_over_ipv6);
+	tcase_add_test(tc, unix_listener);
 	tcase_add_test(tc, local_unknown_keep_peer);
 	tcase_add_test(tc, acl_on_header_address);
 	tcase_add_test(tc, data_after_header);
