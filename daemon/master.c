@@ -359,6 +359,23 @@ master_log_exit(struct master_worker *w, pid_t pid, int st, int expected)
 		    WEXITSTATUS(st));
 }
 
+/* A worker killed with connections open never counted them closed: once
+ * no other worker shares its slot (an old one draining after a reload),
+ * its active gauges start again from zero. */
+static void
+master_stats_dead(int index)
+{
+	if (!stats || index < 0 || index >= STATS_MAX_WORKERS)
+		return;
+	if (index < master.nworkers && master.slot[index] && master.slot[index]->pid)
+		return;
+	for (struct master_worker *w = master.leaving; w; w = w->next)
+		if (w->pid && w->index == index)
+			return;
+	for (int i = 0; i < STATS_MAX_LISTENERS; i++)
+		__atomic_store_n(&stats->c[index][i].active, 0, __ATOMIC_RELAXED);
+}
+
 static void
 master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
@@ -380,6 +397,7 @@ master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	g = w->gen;
 	w->pid = 0;
 	g->live--;
+	master_stats_dead(w->index);
 	master_log_exit(w, c->rpid, c->rstatus, w->leaving || master.stopping);
 	if (w->leaving) {
 		*p = w->next;

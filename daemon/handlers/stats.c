@@ -11,16 +11,18 @@
 
 static const struct acceptd_api *stats_api;
 
+/* HEAD gets the same Content-Length as GET, and no body (RFC 9110 8.6). */
 static void
 stats_reply(struct acceptd_conn *c, const char *status, const char *type,
-    const char *body, size_t len)
+    const char *body, size_t len, int head)
 {
-	char head[256];
-	int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+	char hdr[256];
+	int n = snprintf(hdr, sizeof hdr, "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, type, len);
 
 	/* one request per connection: scrapers open one per scrape anyway */
-	if (stats_api->conn_write(c, head, n) == 0 && stats_api->conn_write(c, body, len) == 0)
+	if (stats_api->conn_write(c, hdr, n) == 0 &&
+	    (head || stats_api->conn_write(c, body, len) == 0))
 		stats_api->conn_close_after_write(c);
 }
 
@@ -35,15 +37,15 @@ stats_read(struct acceptd_conn *c, const char *buf, size_t len)
 	if (n == 0)
 		return 0;       /* the helper keeps the bytes: more to come */
 	if (n < 0) {
-		stats_reply(c, "400 Bad Request", "text/plain", "bad request\n", 12);
+		stats_reply(c, "400 Bad Request", "text/plain", "bad request\n", 12, 0);
 		return len;
 	}
 	if (!(req.target_len == 8 && memcmp(req.target, "/metrics", 8) == 0)) {
-		stats_reply(c, "404 Not Found", "text/plain", "not found: try /metrics\n", 24);
+		stats_reply(c, "404 Not Found", "text/plain", "not found: try /metrics\n", 24, req.head);
 		return len;
 	}
 	if (!(req.method_len == 3 && memcmp(req.method, "GET", 3) == 0) && !req.head) {
-		stats_reply(c, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
+		stats_reply(c, "405 Method Not Allowed", "text/plain", "GET only\n", 9, 0);
 		return len;
 	}
 	/* The size is only known after formatting: try, then grow once. */
@@ -56,14 +58,14 @@ stats_read(struct acceptd_conn *c, const char *buf, size_t len)
 		need = stats_api->metrics(body, cap);
 		if (need < cap) {
 			stats_reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8",
-			    body, req.head ? 0 : need);
+			    body, need, req.head);
 			free(body);
 			return len;
 		}
 		cap = need + 4096;
 	}
 	free(body);
-	stats_reply(c, "503 Service Unavailable", "text/plain", "out of memory\n", 14);
+	stats_reply(c, "503 Service Unavailable", "text/plain", "out of memory\n", 14, 0);
 	return len;
 }
 
