@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 
@@ -764,6 +765,7 @@ conf_load(const char *file, char *err, size_t errlen)
 	struct conf *c;
 	char *buf = NULL;
 	size_t cap = 0, len = 0;
+	struct stat st;
 	FILE *f;
 	int rc;
 
@@ -782,6 +784,14 @@ conf_load(const char *file, char *err, size_t errlen)
 
 	if (!(f = fopen(file, "r"))) {
 		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+		goto fail;
+	}
+	/* As sshd's StrictModes: a file anyone may rewrite is no configuration
+	 * for a daemon started as root. */
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IWOTH)) {
+		snprintf(err, errlen, "%s: writable by others (mode %04o): refusing it; "
+		    "chmod o-w it", file, (unsigned)(st.st_mode & 07777));
+		fclose(f);
 		goto fail;
 	}
 	for (;;) {

@@ -77,6 +77,19 @@ handler_conn_done(const struct acceptd_listener *l)
 	conn_count_close(&((struct handler_listener *)l)->cnt);
 }
 
+static void
+handler_count_bytes(const struct acceptd_listener *l, size_t in, size_t out)
+{
+	const struct handler_listener *hl = (const struct handler_listener *)l;
+
+	if (hl->cnt.st) {
+		if (in)
+			stats_add(hl->cnt.st->bytes_in, in);
+		if (out)
+			stats_add(hl->cnt.st->bytes_out, out);
+	}
+}
+
 static size_t
 handler_metrics(char *buf, size_t cap)
 {
@@ -102,6 +115,7 @@ const struct acceptd_api handler_api = {
 	.conn_done = handler_conn_done,
 	.metrics = handler_metrics,
 	.hold = conn_hold,
+	.count_bytes = handler_count_bytes,
 };
 
 struct handler_listener *

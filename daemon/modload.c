@@ -32,6 +32,12 @@ modload_open(const char *path, void **dlp, const struct acceptd_module **descp,
 		snprintf(err, errlen, "%s: not a regular file", path);
 		return -1;
 	}
+	/* code we run, writable by anyone: refused, as the file naming it is */
+	if (st.st_mode & S_IWOTH) {
+		snprintf(err, errlen, "%s: writable by others (mode %04o): refusing it; "
+		    "chmod o-w it", path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
 	(void)dlerror();
 	if (!(dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
 		snprintf(err, errlen, "cannot load: %s", dlerror());

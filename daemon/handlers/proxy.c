@@ -394,6 +394,8 @@ proxy_pump(struct proxy_conn *p, struct proxy_dir *d, int *moved)
 
 	pc->st.bytes_in += p->c2u.nread - in;
 	pc->st.bytes_out += p->u2c.nwritten - out;
+	if (p->c2u.nread != in || p->u2c.nwritten != out)
+		pc->l->api->count_bytes(pc->l, p->c2u.nread - in, p->u2c.nwritten - out);
 	if (rc < 0) {
 		proxy_fail(p, d == &p->c2u ? "client to upstream" : "upstream to client", errno);
 		return -1;

@@ -224,6 +224,10 @@ struct acceptd_api {
 	 * +1 when one starts, -1 when it ends. A draining worker waits for
 	 * them as for the helper's, up to shutdown_timeout. */
 	void (*hold)(int delta);
+	/* ABI 1.1: bytes read from and written to clients by a handler that
+	 * does its own I/O, for the listener's counters (the helper counts its
+	 * own). */
+	void (*count_bytes)(const struct acceptd_listener *l, size_t in, size_t out);
 };
 
 #ifdef __cplusplus

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 
 #include "conf.h"
@@ -47,7 +48,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0) {
 		/* warnings (backlog over somaxconn) would flood the output */
 		log_setup(0, LOG_LEVEL_ERROR);
-		if ((fd = memfd_create("acceptd-fuzz.conf", MFD_CLOEXEC)) < 0)
+		/* 0600: conf_load refuses a file writable by others (memfds
+		 * start as 0777) */
+		if ((fd = memfd_create("acceptd-fuzz.conf", MFD_CLOEXEC)) < 0 || fchmod(fd, 0600) < 0)
 			abort();
 		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 		null = fopen("/dev/null", "w");

@@ -3,6 +3,7 @@
  * with MAINPID=. */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 
@@ -198,6 +199,43 @@ START_TEST(activation_reuseport_copies)
 }
 END_TEST
 
+
+/* As sshd: a config or module file anyone may write is refused. */
+START_TEST(writable_by_others_refused)
+{
+	struct hd *d = hd_new();
+	char so[256], cmd[600], want[300];
+	int rc;
+
+	hd_conf(d, "[daemon]\nworkers = 1\n\n[listener e]\naddress = 127.0.0.1\nport = 0\n");
+	ck_assert_int_eq(chmod(d->conf, 0666), 0);
+	rc = hd_run(d, "-t", "-c", d->conf, (char *)NULL);
+	snprintf(want, sizeof want, "%s: writable by others (mode 0666)", d->conf);
+	hd_assert(d, rc == 1 && strstr(d->err, want), "-t on a 0666 file: exit %d, '%s'", rc, d->err);
+
+	/* a module: copy the example one, make it writable by all */
+	hd_path(d, "hello.so", so, sizeof so);
+	snprintf(cmd, sizeof cmd, "cp \"$(dirname %s)/modules/hello.so\" %s && chmod 0666 %s",
+	    h_acceptd(), so, so);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "writable_by_others_refused: skipped the module part: no hello.so\n");
+		hd_free(d);
+		return;
+	}
+	hd_conf(d, "[module hello]\npath = %s\n\n[listener e]\naddress = 127.0.0.1\nport = 0\n"
+	    "handler = hello\n", so);
+	ck_assert_int_eq(chmod(d->conf, 0644), 0);
+	rc = hd_run(d, "-t", "-c", d->conf, (char *)NULL);
+	snprintf(want, sizeof want, "%s:2:", d->conf);
+	hd_assert(d, rc == 1 && strstr(d->err, want) && strstr(d->err, "writable by others"),
+	    "-t with a 0666 module: exit %d, '%s'", rc, d->err);
+	ck_assert_int_eq(chmod(so, 0644), 0);
+	rc = hd_run(d, "-t", "-c", d->conf, (char *)NULL);
+	hd_assert(d, rc == 0, "-t with a 0644 module: exit %d, '%s'", rc, d->err);
+	hd_free(d);
+}
+END_TEST
+
 static Suite *
 lifemisc_suite(void)
 {
@@ -209,6 +247,7 @@ lifemisc_suite(void)
 	tcase_add_test(tc, cpu_affinity_pins_workers);
 	tcase_add_test(tc, daemonized_master_sends_mainpid);
 	tcase_add_test(tc, activation_reuseport_copies);
+	tcase_add_test(tc, writable_by_others_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
