@@ -800,13 +800,13 @@ http_stop(struct acceptd_conn *c)
 		h->stopping = 1;
 }
 
+/* h itself goes with c (conn_new_data). */
 static void
 http_free(struct acceptd_conn *c)
 {
 	struct http_conn *h = http_api->conn_data(c);
 
 	ev_timer_stop(http_api->conn_loop(c), &h->timer);
-	free(h);
 }
 
 static const struct acceptd_conn_ops http_ops = {
@@ -818,21 +818,19 @@ static const struct acceptd_conn_ops http_ops = {
 static void
 http_accept(void *conf, const struct acceptd_accept *a)
 {
-	struct http_conn *h = calloc(1, sizeof *h);
+	struct http_conn *h;
+	struct acceptd_conn *c;
+	void *d;
 
 	http_api = a->listener->api;
-	if (h == NULL) {
-		http_api->log(a->listener, ACCEPTD_LOG_WARN, "connection dropped: out of memory");
-		close(a->fd);
-		http_api->conn_done(a->listener);
+	/* One allocation for both; conn_new_data logs and counts a failure.
+	 * Nothing is read before we return: h is set up in time. */
+	if ((c = http_api->conn_new_data(a, &http_ops, sizeof *h, &d)) == NULL)
 		return;
-	}
+	h = d;
+	h->c = c;
 	h->conf = conf;
 	ev_init(&h->timer, http_timeout_cb);
-	if ((h->c = http_api->conn_new(a, &http_ops, h)) == NULL) {
-		free(h);
-		return;
-	}
 	/* The first request's clock starts with the connection. */
 	http_timer_arm(h->c, h);
 }

@@ -60,7 +60,7 @@ extern "C" {
 
 #define ACCEPTD_MODULE_MAGIC 0x41435044u  /* "ACPD": this is an acceptd module */
 #define ACCEPTD_ABI_MAJOR 1
-#define ACCEPTD_ABI_MINOR 0
+#define ACCEPTD_ABI_MINOR 1
 
 /* The one symbol the daemon looks up in a module (a const struct
  * acceptd_module). */
@@ -212,6 +212,15 @@ struct acceptd_api {
 	/* A connection not given to conn_new is over and its fd closed: frees
 	 * its max_connections slot and counts it closed. Once per accept. */
 	void (*conn_done)(const struct acceptd_listener *l);
+
+	/* -- ABI 1.1 -- */
+	/* conn_new with your per-connection data in the connection's own
+	 * allocation (one malloc, one free per connection): size bytes,
+	 * zeroed, aligned for any type, at *data (and conn_data). It is
+	 * freed with the connection, after ops->free (which must not free
+	 * it). NULL when out of memory, as conn_new (*data is NULL too). */
+	struct acceptd_conn *(*conn_new_data)(const struct acceptd_accept *a,
+	    const struct acceptd_conn_ops *ops, size_t size, void **data);
 };
 
 #ifdef __cplusplus
