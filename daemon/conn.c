@@ -123,12 +123,16 @@ conn_alloc(struct ev_loop *loop, int fd, const struct acceptd_conn_ops *ops, siz
 	size_t n = size ? CONN_DATA_OFF + size : sizeof(struct acceptd_conn);
 	struct acceptd_conn *c;
 
-	if (size > SIZE_MAX - CONN_DATA_OFF || (c = calloc(1, n)) == NULL) {
+	/* Not calloc (nor malloc and a memset of all of it, which gcc turns
+	 * into calloc): glibc's calloc bypasses the per-thread cache free()
+	 * fills, and costs ~400 instructions per connection more. */
+	if (size > SIZE_MAX - CONN_DATA_OFF || (c = malloc(n)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	c->ops = ops;
-	c->loop = loop;
+	*c = (struct acceptd_conn){ .ops = ops, .loop = loop };
+	if (size)
+		memset((char *)c + CONN_DATA_OFF, 0, size);
 	/* No read attempt here: a read callback run from inside the handler's
 	 * accept could close c before conn_new even returns it. */
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
