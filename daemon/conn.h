@@ -51,6 +51,11 @@ struct acceptd_conn {
 /* Take ownership of fd and start reading. NULL (fd closed) on ENOMEM. */
 struct acceptd_conn *conn_new(struct ev_loop *loop, int fd, const struct acceptd_conn_ops *ops,
     void *data);
+/* The same with the handler's data in the connection's own allocation:
+ * size bytes, zeroed, aligned for any type, at *data (and conn_data);
+ * freed with the connection, after ops->free. One malloc per connection. */
+struct acceptd_conn *conn_new_data(struct ev_loop *loop, int fd,
+    const struct acceptd_conn_ops *ops, size_t size, void **data);
 /* Queue bytes for the peer; writes at once when nothing is pending. 0, or
  * -1 when the connection is broken: it is closed, and outside a callback
  * already freed, so do not touch c (or c->data) again. */

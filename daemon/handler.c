@@ -52,13 +52,12 @@ handler_log(const struct acceptd_listener *l, enum acceptd_log_level level,
 		log_msg((enum log_level)level, 0, "%s", msg);
 }
 
+/* The helper's side of a new connection: counters, idle timeout. */
 static struct acceptd_conn *
-handler_conn_new(const struct acceptd_accept *a, const struct acceptd_conn_ops *ops,
-    void *data)
+handler_conn_setup(const struct acceptd_accept *a, struct acceptd_conn *c)
 {
 	/* The handle handlers hold is the first member of ours. */
 	struct handler_listener *hl = (struct handler_listener *)a->listener;
-	struct acceptd_conn *c = conn_new(a->loop, a->fd, ops, data);
 
 	if (c == NULL) {
 		log_warn("listener %s: connection dropped", hl->pub.name);
@@ -69,6 +68,20 @@ handler_conn_new(const struct acceptd_accept *a, const struct acceptd_conn_ops *
 	if (hl->pub.idle_timeout > 0)
 		conn_set_idle(c, hl->pub.idle_timeout);
 	return c;
+}
+
+static struct acceptd_conn *
+handler_conn_new(const struct acceptd_accept *a, const struct acceptd_conn_ops *ops,
+    void *data)
+{
+	return handler_conn_setup(a, conn_new(a->loop, a->fd, ops, data));
+}
+
+static struct acceptd_conn *
+handler_conn_new_data(const struct acceptd_accept *a, const struct acceptd_conn_ops *ops,
+    size_t size, void **data)
+{
+	return handler_conn_setup(a, conn_new_data(a->loop, a->fd, ops, size, data));
 }
 
 static void
@@ -116,6 +129,7 @@ const struct acceptd_api handler_api = {
 	.metrics = handler_metrics,
 	.hold = conn_hold,
 	.count_bytes = handler_count_bytes,
+	.conn_new_data = handler_conn_new_data,
 };
 
 struct handler_listener *

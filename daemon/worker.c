@@ -25,6 +25,7 @@ int (*worker_accept4)(int, struct sockaddr *, socklen_t *, int) = accept4;
 int worker_ready_fd = -1;
 
 unsigned long worker_nofile_events, worker_nofile_shed;
+unsigned long worker_accepted, worker_accept_eagain, worker_accept_empty;
 
 /* The reserve descriptor (libev's "special problem of accept()ing when you
  * can't", libuv's uv__emfile_trick): out of descriptors, we give it up to
@@ -101,7 +102,12 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 #if EAGAIN != EWOULDBLOCK
 			case EWOULDBLOCK:
 #endif
-				return n;       /* every queued connection taken */
+				/* every queued connection taken; a batch that
+				 * found none was woken for nothing */
+				worker_accept_eagain++;
+				if (n == 0)
+					worker_accept_empty++;
+				return n;
 			case EINTR:
 			case ECONNABORTED:      /* reset while queued: routine */
 			/* Linux passes the pending socket's network errors on
@@ -147,6 +153,7 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 		handler_accept(l, loop, fd, (struct sockaddr *)&peer, plen,
 		    ws->local_len ? (struct sockaddr *)&ws->local : NULL, ws->local_len);
 		n++;
+		worker_accepted++;
 	}
 	return n;
 }
@@ -356,6 +363,9 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	log_debug("worker %d started", index);
 	ev_run(loop, 0);
 	log_debug("worker %d exiting", index);
+	log_info("worker %d: %lu connections accepted; accept() said EAGAIN %lu times, "
+	    "%lu of them at once (a wake-up for nothing)", index, worker_accepted,
+	    worker_accept_eagain, worker_accept_empty);
 	free(worker.socks);
 	return 0;
 }

@@ -29,6 +29,9 @@ extern int (*worker_accept4)(int fd, struct sockaddr *sa, socklen_t *len, int fl
 /* Out of descriptors (EMFILE/ENFILE): how often, and how many queued
  * connections were accepted and closed with the reserve descriptor. */
 extern unsigned long worker_nofile_events, worker_nofile_shed;
+/* Connections accepted; accept() calls that said EAGAIN (one ends every
+ * batch), and batches whose first accept() did (a wake-up for nothing). */
+extern unsigned long worker_accepted, worker_accept_eagain, worker_accept_empty;
 
 /* Seconds the accept watcher sleeps when out of descriptors or memory. */
 #define WORKER_PAUSE 0.1

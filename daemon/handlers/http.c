@@ -18,112 +18,198 @@
 
 /* ---- parser ---- */
 
-/* tchar (RFC 9110 5.6.2): the characters of methods and field names. */
-static const unsigned char http_tchar[256] = {
-	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
-	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
-	['`'] = 1, ['|'] = 1, ['~'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
-	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-	['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
-	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-	['y'] = 1, ['z'] = 1,
+/* Character classes, one table lookup per byte:
+ * HTTP_C_TOKEN  tchar (RFC 9110 5.6.2): methods and field names;
+ * HTTP_C_TARGET any visible octet, obs-text too (raw UTF-8 paths);
+ * HTTP_C_VALUE  field-value octets (RFC 9110 5.5): VCHAR, obs-text, SP,
+ *               HTAB; no other control, so no CR, LF or NUL. */
+#define HTTP_C_TOKEN  0x01
+#define HTTP_C_TARGET 0x02
+#define HTTP_C_VALUE  0x04
+#define HTTP_ALNUM(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
+	((c) >= 'a' && (c) <= 'z'))
+#define HTTP_TOKEN(c) (HTTP_ALNUM(c) || (c) == '!' || (c) == '#' || (c) == '$' || \
+	(c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
+	(c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || \
+	(c) == '|' || (c) == '~')
+#define HTTP_CC(c) ((HTTP_TOKEN(c) ? HTTP_C_TOKEN : 0) | \
+	((c) > ' ' && (c) != 0x7f ? HTTP_C_TARGET : 0) | \
+	(((c) >= ' ' && (c) != 0x7f) || (c) == '\t' ? HTTP_C_VALUE : 0))
+#define HTTP_CC4(c) HTTP_CC(c), HTTP_CC((c) + 1), HTTP_CC((c) + 2), HTTP_CC((c) + 3)
+#define HTTP_CC16(c) HTTP_CC4(c), HTTP_CC4((c) + 4), HTTP_CC4((c) + 8), HTTP_CC4((c) + 12)
+#define HTTP_CC64(c) HTTP_CC16(c), HTTP_CC16((c) + 16), HTTP_CC16((c) + 32), HTTP_CC16((c) + 48)
+static const unsigned char http_cc[256] = {
+	HTTP_CC64(0), HTTP_CC64(64), HTTP_CC64(128), HTTP_CC64(192),
 };
 
-static int
-http_is(const char *s, size_t n, const char *lit)
+#define http_is_token(c) (http_cc[(unsigned char)(c)] & HTTP_C_TOKEN)
+
+static inline uint32_t
+http_load4(const char *p)
 {
-	return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
+	uint32_t x;
+
+	memcpy(&x, p, 4);
+	return x;
 }
 
-/* The last line of [p, end) ending in LF; *next after it. A CR is allowed
- * only right before the LF: a bare CR elsewhere is a request smuggling
- * vector (RFC 9112 2.2). Returns the line length, or -1 (bad), or -2 (no LF). */
-static long
-http_line(const char *p, const char *end, const char **next)
+static inline uint64_t
+http_load8(const char *p)
 {
-	const char *lf = memchr(p, '\n', end - p);
-	const char *e;
+	uint64_t x;
 
-	if (lf == NULL)
-		return -2;
-	e = lf > p && lf[-1] == '\r' ? lf - 1 : lf;
-	if (memchr(p, '\r', e - p) != NULL)
-		return -1;
-	*next = lf + 1;
-	return e - p;
+	memcpy(&x, p, 8);
+	return x;
+}
+
+/* s[0..n) equals lower (lower case letters and '-', at least 4 bytes)
+ * ignoring case, a word at a time. Exact for what it is given here
+ * (tokens, field values: no CR): | 0x20 maps only a letter's upper case
+ * onto it, and onto '-' only CR. */
+static inline int
+http_is(const char *s, size_t n, const char *lower, size_t len)
+{
+	size_t i;
+
+	if (n != len)
+		return 0;
+	if (len < 8)
+		return (http_load4(s) | 0x20202020u) == http_load4(lower) &&
+		    (http_load4(s + len - 4) | 0x20202020u) == http_load4(lower + len - 4);
+	for (i = 0; i + 8 <= len; i += 8)
+		if ((http_load8(s + i) | 0x2020202020202020u) != http_load8(lower + i))
+			return 0;
+	return i == len ||
+	    (http_load8(s + len - 8) | 0x2020202020202020u) == http_load8(lower + len - 8);
+}
+#define HTTP_IS(s, n, lit) http_is(s, n, lit, sizeof lit - 1)
+
+/* Scanning a word at a time (little-endian only, where the first flagged
+ * byte is the lowest): HTTP_LESS(x, n) flags the bytes of x below n (n <=
+ * 128; exact up to the first flagged byte, which is all we use), HTTP_DEL
+ * the bytes that are 0x7f. */
+#define HTTP_ONES 0x0101010101010101u
+#define HTTP_LESS(x, n) (((x) - HTTP_ONES * (n)) & ~(x) & (HTTP_ONES * 0x80))
+#define HTTP_DEL(x) HTTP_LESS((x) ^ (HTTP_ONES * 0x7f), 1)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HTTP_SWAR 1
+#endif
+
+/* The first byte at or after q (before limit) that is not a
+ * request-target octet (HTTP_C_TARGET), or limit. */
+static inline const char *
+http_target_end(const char *q, const char *limit)
+{
+#ifdef HTTP_SWAR
+	while (limit - q >= 8) {
+		uint64_t x = http_load8(q), m = HTTP_LESS(x, 0x21) | HTTP_DEL(x);
+
+		if (m)
+			return q + (__builtin_ctzll(m) >> 3);
+		q += 8;
+	}
+#endif
+	while (q < limit && (http_cc[(unsigned char)*q] & HTTP_C_TARGET))
+		q++;
+	return q;
+}
+
+/* The first byte at or after q (before limit) that is not a field-value
+ * octet (HTTP_C_VALUE), or limit. */
+static inline const char *
+http_value_end(const char *q, const char *limit)
+{
+#ifdef HTTP_SWAR
+	while (limit - q >= 8) {
+		uint64_t x = http_load8(q), m = HTTP_LESS(x, 0x20) | HTTP_DEL(x);
+
+		if (m == 0) {
+			q += 8;
+			continue;
+		}
+		q += __builtin_ctzll(m) >> 3;
+		if (*q != '\t')         /* the one control a value may hold */
+			return q;
+		q++;
+	}
+#endif
+	while (q < limit && (http_cc[(unsigned char)*q] & HTTP_C_VALUE))
+		q++;
+	return q;
+}
+
+/* The first byte at or after q (before limit) that is not a tchar, or
+ * limit. (Names are short: unrolling this by four costs more than it saves.) */
+static inline const char *
+http_token_end(const char *q, const char *limit)
+{
+	while (q < limit && http_is_token(*q))
+		q++;
+	return q;
 }
 
 /* Each element of a comma-separated list (RFC 9110 5.6.1), OWS trimmed,
  * empty elements skipped. Returns 0 at the end. */
-static int
+static inline int
 http_list_next(const char **p, const char *end, const char **el, size_t *el_len)
 {
 	const char *s = *p, *e;
 
-	for (;;) {
-		while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
-			s++;
-		if (s == end)
-			return 0;
-		e = memchr(s, ',', end - s);
-		if (e == NULL)
-			e = end;
-		*p = e;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		*el = s;
-		*el_len = e - s;
-		return 1;
-	}
+	while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
+		s++;
+	if (s == end)
+		return 0;
+	for (e = s + 1; e < end && *e != ','; e++)
+		;
+	*p = e;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*el = s;
+	*el_len = e - s;
+	return 1;
 }
 
-static int
-http_request_line(const char *p, size_t n, struct http_req *req)
+/* Input ran out at the limit, or before it: 431, or wait for more. */
+static long
+http_more(const char *start, const char *end)
 {
-	const char *end = p + n, *s = p;
-
-	while (s < end && http_tchar[(unsigned char)*s])
-		s++;
-	if (s == p || s == end || *s != ' ')
-		return -400;
-	req->method = p;
-	req->method_len = s - p;
-	p = ++s;
-	/* request-target: any visible octet (obs-text too: raw UTF-8 paths). */
-	while (s < end && (unsigned char)*s > ' ' && *s != 0x7f)
-		s++;
-	if (s == p || s == end || *s != ' ')
-		return -400;
-	req->target = p;
-	req->target_len = s - p;
-	p = s + 1;
-	if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' ||
-	    p[6] != '.' || p[7] < '0' || p[7] > '9')
-		return -400;
-	if (p[5] != '1')
-		return -505;
-	req->minor = p[7] - '0';
-	/* Methods are case-sensitive (RFC 9110 9.1): "head" is not HEAD. */
-	req->head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-	return 0;
+	return end - start >= HTTP_HEAD_MAX ? -431 : 0;
 }
 
+/* A byte at q breaks the line it is in. The line is judged once complete
+ * (its LF within the limit): 400 then, else wait for it (or 431). */
+static long
+http_bad(const char *q, const char *limit, const char *start, const char *end)
+{
+	if (q < limit && memchr(q, '\n', limit - q))
+		return -400;
+	return http_more(start, end);
+}
+
+/* The line ends at q: LF or CRLF. The byte after it, or NULL. A CR is
+ * allowed only right before the LF: a bare CR is a request smuggling
+ * vector (RFC 9112 2.2). */
+static inline const char *
+http_eol(const char *q, const char *limit)
+{
+	if (q < limit) {
+		if (*q == '\n')
+			return q + 1;
+		if (*q == '\r' && q + 1 < limit && q[1] == '\n')
+			return q + 2;
+	}
+	return NULL;
+}
+
+/* One pass over the head: each byte is looked at once (table lookups),
+ * field names are told apart by length first. */
 long
 http_parse(const char *buf, size_t len, struct http_req *req)
 {
-	const char *p = buf, *end = buf + len, *start, *limit, *next, *v, *ve, *el;
+	const char *p = buf, *end = buf + len, *start, *limit, *q, *v, *ve, *el;
 	int hosts = 0, te = 0, te_chunked = 0, cl = 0;
 	uint64_t length = 0;
 	size_t el_len;
-	long n;
 
 	memset(req, 0, sizeof *req);
 	while (p < end && (*p == '\n' || *p == '\r')) {
@@ -136,43 +222,83 @@ http_parse(const char *buf, size_t len, struct http_req *req)
 	 * must not make every new byte cost a rescan of everything. */
 	limit = end - start > HTTP_HEAD_MAX ? start + HTTP_HEAD_MAX : end;
 
-	if ((n = http_line(p, limit, &next)) < 0)
-		goto line_error;
-	if ((n = http_request_line(p, n, req)) < 0)
-		return n;
-	p = next;
+	/* request-line: method SP request-target SP HTTP-version */
+	q = http_token_end(p, limit);
+	if (q == p || q == limit || *q != ' ')
+		return http_bad(q, limit, start, end);
+	req->method = p;
+	req->method_len = q - p;
+	p = ++q;
+	q = http_target_end(q, limit);
+	if (q == p || q == limit || *q != ' ')
+		return http_bad(q, limit, start, end);
+	req->target = p;
+	req->target_len = q - p;
+	p = q + 1;
+	if (limit - p < 8)
+		return http_bad(p, limit, start, end);
+	if (memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
+	    p[7] < '0' || p[7] > '9')
+		return http_bad(p, limit, start, end);
+	if ((q = http_eol(p + 8, limit)) == NULL)
+		return http_bad(p + 8, limit, start, end);
+	if (p[5] != '1')
+		return -505;
+	req->minor = p[7] - '0';
+	/* Methods are case-sensitive (RFC 9110 9.1): "head" is not HEAD. */
+	req->head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+	p = q;
+
+	/* field-line: name ":" OWS value OWS, until the empty line */
 	for (;;) {
-		if ((n = http_line(p, limit, &next)) < 0)
-			goto line_error;
-		if (n == 0)
+		if ((q = http_eol(p, limit)) != NULL)
 			break;
 		/* obs-fold (a line starting with whitespace) is refused, as is
 		 * whitespace between name and colon (RFC 9112 5.1, 5.2). */
-		v = p;
-		while (v < p + n && http_tchar[(unsigned char)*v])
-			v++;
-		if (v == p || v == p + n || *v != ':')
-			return -400;
+		q = http_token_end(p, limit);
+		if (q == p || q == limit || *q != ':')
+			return http_bad(q, limit, start, end);
 		el = p;
-		el_len = v - p;
-		ve = p + n;
-		v++;
-		for (const char *q = v; q < ve; q++)
-			if (((unsigned char)*q < ' ' && *q != '\t') || *q == 0x7f)
-				return -400;
+		el_len = q - p;
+		v = ++q;
+		ve = q = http_value_end(q, limit);
+		if ((p = http_eol(q, limit)) == NULL)
+			return http_bad(q, limit, start, end);
 		while (v < ve && (*v == ' ' || *v == '\t'))
 			v++;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
-		if (http_is(el, el_len, "Content-Length")) {
+		switch (el_len) {
+		case 4:
+			if (HTTP_IS(el, el_len, "host"))
+				hosts++;
+			break;
+		case 10:
+			if (!HTTP_IS(el, el_len, "connection"))
+				break;
+			/* the usual value is one of the two alone */
+			if (HTTP_IS(v, ve - v, "close")) {
+				req->close = 1;
+				break;
+			}
+			while (http_list_next(&v, ve, &el, &el_len)) {
+				if (HTTP_IS(el, el_len, "close"))
+					req->close = 1;
+				else if (HTTP_IS(el, el_len, "keep-alive"))
+					req->keep_alive = 1;
+			}
+			break;
+		case 14: {
 			uint64_t x = 0;
 
+			if (!HTTP_IS(el, el_len, "content-length"))
+				break;
 			if (v == ve)
 				return -400;
-			for (const char *q = v; q < ve; q++) {
-				if (*q < '0' || *q > '9' || x > (UINT64_MAX - 9) / 10)
+			for (; v < ve; v++) {
+				if (*v < '0' || *v > '9' || x > (UINT64_MAX - 9) / 10)
 					return -400;
-				x = x * 10 + (*q - '0');
+				x = x * 10 + (*v - '0');
 			}
 			/* Repeated with one value is a harmless duplicate (RFC
 			 * 9110 8.6); different values are a smuggling attempt. */
@@ -180,23 +306,18 @@ http_parse(const char *buf, size_t len, struct http_req *req)
 				return -400;
 			cl = 1;
 			length = x;
-		} else if (http_is(el, el_len, "Transfer-Encoding")) {
+			break;
+		}
+		case 17:
+			if (!HTTP_IS(el, el_len, "transfer-encoding"))
+				break;
 			/* Only the final coding matters: chunked last or 400. */
 			te = 1;
 			te_chunked = 0;
 			while (http_list_next(&v, ve, &el, &el_len))
-				te_chunked = http_is(el, el_len, "chunked");
-		} else if (http_is(el, el_len, "Connection")) {
-			while (http_list_next(&v, ve, &el, &el_len)) {
-				if (http_is(el, el_len, "close"))
-					req->close = 1;
-				else if (http_is(el, el_len, "keep-alive"))
-					req->keep_alive = 1;
-			}
-		} else if (http_is(el, el_len, "Host")) {
-			hosts++;
+				te_chunked = HTTP_IS(el, el_len, "chunked");
+			break;
 		}
-		p = next;
 	}
 	/* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one anyway. */
 	if (hosts > 1 || (hosts == 0 && req->minor >= 1))
@@ -211,12 +332,7 @@ http_parse(const char *buf, size_t len, struct http_req *req)
 		req->body = HTTP_BODY_LENGTH;
 		req->length = length;
 	}
-	return next - buf;
-
-line_error:
-	if (n == -1)
-		return -400;
-	return end - start >= HTTP_HEAD_MAX ? -431 : 0;
+	return q - buf;
 }
 
 enum {
@@ -693,13 +809,13 @@ http_stop(struct acceptd_conn *c)
 		h->stopping = 1;
 }
 
+/* h itself goes with c (conn_new_data). */
 static void
 http_free(struct acceptd_conn *c)
 {
 	struct http_conn *h = http_api->conn_data(c);
 
 	ev_timer_stop(http_api->conn_loop(c), &h->timer);
-	free(h);
 }
 
 static const struct acceptd_conn_ops http_ops = {
@@ -711,21 +827,19 @@ static const struct acceptd_conn_ops http_ops = {
 static void
 http_accept(void *conf, const struct acceptd_accept *a)
 {
-	struct http_conn *h = calloc(1, sizeof *h);
+	struct http_conn *h;
+	struct acceptd_conn *c;
+	void *d;
 
 	http_api = a->listener->api;
-	if (h == NULL) {
-		http_api->log(a->listener, ACCEPTD_LOG_WARN, "connection dropped: out of memory");
-		close(a->fd);
-		http_api->conn_done(a->listener);
+	/* One allocation for both; conn_new_data logs and counts a failure.
+	 * Nothing is read before we return: h is set up in time. */
+	if ((c = http_api->conn_new_data(a, &http_ops, sizeof *h, &d)) == NULL)
 		return;
-	}
+	h = d;
+	h->c = c;
 	h->conf = conf;
 	ev_init(&h->timer, http_timeout_cb);
-	if ((h->c = http_api->conn_new(a, &http_ops, h)) == NULL) {
-		free(h);
-		return;
-	}
 	/* The first request's clock starts with the connection. */
 	http_timer_arm(h->c, h);
 }
@@ -827,12 +941,12 @@ http_media_type(const char *s)
 {
 	const char *p = s;
 
-	while (http_tchar[(unsigned char)*p])
+	while (http_is_token(*p))
 		p++;
 	if (p == s || *p++ != '/')
 		return 0;
 	s = p;
-	while (http_tchar[(unsigned char)*p])
+	while (http_is_token(*p))
 		p++;
 	if (p == s)
 		return 0;

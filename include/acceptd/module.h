@@ -228,6 +228,13 @@ struct acceptd_api {
 	 * does its own I/O, for the listener's counters (the helper counts its
 	 * own). */
 	void (*count_bytes)(const struct acceptd_listener *l, size_t in, size_t out);
+	/* ABI 1.1: conn_new with your per-connection data in the connection's own
+	 * allocation (one malloc, one free per connection): size bytes,
+	 * zeroed, aligned for any type, at *data (and conn_data). It is
+	 * freed with the connection, after ops->free (which must not free
+	 * it). NULL when out of memory, as conn_new (*data is NULL too). */
+	struct acceptd_conn *(*conn_new_data)(const struct acceptd_accept *a,
+	    const struct acceptd_conn_ops *ops, size_t size, void **data);
 };
 
 #ifdef __cplusplus

@@ -370,7 +370,8 @@ def callgrind_run(args, tmp, kind, wl, count):
             time.sleep(0.5)
             p.send_signal(signal.SIGTERM)
         p.wait(60)
-    files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("cg.")]
+    # cg.PID only: cg.conf (the config, in the same directory) is no output
+    files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("cg.") and f[3:].isdigit()]
     worker = [f for f in files if not f.endswith(f".{p.pid}")]
     if not worker:
         raise SystemExit("bench: no callgrind output from the worker")

@@ -2,6 +2,8 @@
  * close path (also from inside callbacks), leftovers, back-pressure, EOF,
  * lingering close, resets and the stop broadcast. */
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "util.h"
@@ -501,6 +503,68 @@ START_TEST(test_stop_all)
 }
 END_TEST
 
+/* conn_new_data: the handler's data lives in the connection's block:
+ * zeroed, aligned, handed back by conn_data, still there for ops->free. */
+static void *data_seen;
+static size_t data_size;
+
+static size_t
+read_data(struct acceptd_conn *c, const char *buf, size_t len)
+{
+	unsigned char *d = conn_data(c);
+
+	reads++;
+	ck_assert_ptr_eq(d, data_seen);
+	for (size_t i = 0; i < data_size; i++)
+		ck_assert_int_eq(d[i], i == 0 ? 0x5a : 0);
+	memset(d, 0xa5, data_size);     /* all of it is ours (ASan: in bounds) */
+	conn_close_after_write(c);
+	return len;
+}
+
+static void
+free_data(struct acceptd_conn *c)
+{
+	unsigned char *d = conn_data(c);
+
+	frees++;
+	ck_assert_int_eq(d[0], 0xa5);
+	ck_assert_int_eq(d[data_size - 1], 0xa5);
+}
+
+static const struct acceptd_conn_ops ops_data = { .read = read_data, .free = free_data };
+
+START_TEST(test_new_data)
+{
+	static const size_t sizes[] = { 1, 7, 64, 300, 4096 };
+
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		struct acceptd_conn *c;
+		struct util_rd r;
+		void *d;
+		int sv[2];
+
+		reads = frees = 0;
+		data_size = sizes[k];
+		util_pair(sv);
+		c = conn_new_data(loop, sv[1], &ops_data, data_size, &d);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_ptr_eq(conn_data(c), d);
+		ck_assert_uint_eq((uintptr_t)d % _Alignof(max_align_t), 0);
+		*(unsigned char *)d = 0x5a;
+		data_seen = d;
+		util_write_str(loop, sv[0], "x");
+		util_rd_init(&r, sv[0]);
+		ck_assert(util_read_eof(loop, &r, 2000));
+		ck_assert_int_eq(reads, 1);
+		ck_assert_int_eq(frees, 1);
+		util_rd_free(&r);
+		close(sv[0]);
+	}
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -522,6 +586,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_linger);
 	tcase_add_test(tc, test_linger_stop);
 	tcase_add_test(tc, test_stop_all);
+	tcase_add_test(tc, test_new_data);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -283,6 +283,16 @@ START_TEST(test_builtins)
 }
 END_TEST
 
+/* ABI 1.1 appended conn_new_data: the table is big enough and fills it. */
+START_TEST(test_api_1_1)
+{
+	ck_assert_int_eq(handler_api.abi_major, 1);
+	ck_assert_int_ge(handler_api.abi_minor, 1);
+	ck_assert_uint_gt(handler_api.size, offsetof(struct acceptd_api, conn_new_data));
+	ck_assert_ptr_nonnull(handler_api.conn_new_data);
+}
+END_TEST
+
 static Suite *
 module_suite(void)
 {
@@ -298,6 +308,7 @@ module_suite(void)
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_descriptor_checks);
 	tcase_add_test(tc, test_builtins);
+	tcase_add_test(tc, test_api_1_1);
 	suite_add_tcase(s, tc);
 	return s;
 }
