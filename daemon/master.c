@@ -121,6 +121,7 @@ master_exec_args(char *exe, char **argv)
 
 static void master_spawn(struct master_worker *w);
 static void master_announce(void);
+static void master_oldbin(int to_oldbin);
 static int master_caps(unsigned long long keep);
 static int master_gen_has(const struct master_gen *g, const struct master_lset *ls);
 static void master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -389,6 +390,8 @@ master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 		p = &(*p)->next;
 	if (!w && !(w = *p)) {
 		if (c->rpid == master.upgrade_pid) {
+			if (!master.upgraded)
+				master_oldbin(0);
 			log_warnx("upgrade: the new master (pid %d) is gone", (int)c->rpid);
 			master.upgrade_pid = 0;
 		}
@@ -859,6 +862,23 @@ master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	notify_watchdog();
 }
 
+/* As nginx: during an upgrade the pidfile is the new master's and
+ * PIDFILE.oldbin ours, so `kill -QUIT $(cat PIDFILE.oldbin)` finishes it;
+ * a failed upgrade moves it back. */
+static void
+master_oldbin(int to_oldbin)
+{
+	const char *pidfile = master.cur->conf->pidfile;
+	char oldbin[4096];
+
+	if (!pidfile)
+		return;
+	snprintf(oldbin, sizeof oldbin, "%s.oldbin", pidfile);
+	if (rename(to_oldbin ? pidfile : oldbin, to_oldbin ? oldbin : pidfile) < 0 &&
+	    errno != ENOENT)
+		log_warn("pidfile %s", to_oldbin ? oldbin : pidfile);
+}
+
 static void
 master_upgrade_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -875,6 +895,7 @@ master_upgrade_cb(struct ev_loop *loop, ev_io *io, int revents)
 		notify_mainpid(master.upgrade_pid);
 		master.upgraded = 1;
 	} else {
+		master_oldbin(0);       /* first: whoever reads the log finds it back */
 		log_errorx("upgrade failed: the new master (pid %d) did not start; serving on alone",
 		    (int)master.upgrade_pid);
 		master.upgrade_pid = 0;
@@ -961,6 +982,7 @@ master_upgrade(void)
 	}
 	free(env);
 	close(p[1]);
+	master_oldbin(1);
 	master.upgrade_pid = pid;
 	master.upgrade_fd = p[0];
 	ev_io_init(&master.upgrade_io, master_upgrade_cb, p[0], EV_READ);
@@ -1111,11 +1133,20 @@ master_remove_pidfile(const char *path)
 			pid = 0;
 		fclose(f);
 	}
-	if (pid != (long)getpid())
-		return;
-	snprintf(tmp, sizeof tmp, "%s.reload", path);
-	unlink(tmp);
-	unlink(path);
+	if (pid == (long)getpid()) {
+		snprintf(tmp, sizeof tmp, "%s.reload", path);
+		unlink(tmp);
+		unlink(path);
+	}
+	/* an old master after an upgrade: its pid is in PIDFILE.oldbin */
+	snprintf(tmp, sizeof tmp, "%s.oldbin", path);
+	if ((f = fopen(tmp, "r"))) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+		if (pid == (long)getpid())
+			unlink(tmp);
+	}
 }
 
 int
@@ -1171,7 +1202,9 @@ master_run(struct conf *conf, int ready_fd)
 		log_error("pipe");
 		goto out;
 	}
-	if (conf->pidfile && master_write_pidfile(conf->pidfile) < 0)
+	/* After an upgrade we may run as `user` already: a pidfile in a
+	 * directory only root may write is then a warning, not a failure. */
+	if (conf->pidfile && master_write_pidfile(conf->pidfile) < 0 && !master.upg.n)
 		goto out;
 	if (master_drop_privileges(conf) < 0)
 		goto out;

@@ -171,19 +171,25 @@ log_pid(const struct hd *d, const char *mark, int nth)
 }
 
 static pid_t
-pidfile_pid(const struct hd *d)
+pidfile_pid_of(const struct hd *d, const char *name)
 {
 	char path[256];
 	FILE *f;
 	int pid = -1;
 
-	hd_path(d, "acceptd.pid", path, sizeof path);
+	hd_path(d, name, path, sizeof path);
 	if ((f = fopen(path, "re"))) {
 		if (fscanf(f, "%d", &pid) != 1)
 			pid = -1;
 		fclose(f);
 	}
 	return pid;
+}
+
+static pid_t
+pidfile_pid(const struct hd *d)
+{
+	return pidfile_pid_of(d, "acceptd.pid");
 }
 
 /* Whether pid's title is "acceptd: <what>". */
@@ -261,6 +267,10 @@ upgrade_done(struct hd *d, pid_t old, int workers)
 	    "the new master did not log 'master ready (pid %d)'", (int)new);
 	hd_assert(d, pidfile_pid(d) == new, "the pidfile names %d, the new master is %d",
 	    (int)pidfile_pid(d), (int)new);
+	/* as nginx: the old master is in PIDFILE.oldbin until it exits */
+	hd_assert(d, pidfile_pid_of(d, "acceptd.pid.oldbin") == old,
+	    "acceptd.pid.oldbin names %d, the old master is %d",
+	    (int)pidfile_pid_of(d, "acceptd.pid.oldbin"), (int)old);
 	hd_assert(d, h_ppid(new) == old, "the new master's parent is %d, not the old master %d",
 	    (int)h_ppid(new), (int)old);
 	hd_assert(d, is_title(new, "master"), "pid %d is not titled 'acceptd: master'", (int)new);
@@ -291,6 +301,8 @@ quit_old(struct hd *d, pid_t old, pid_t new, int workers)
 	assert_one_master(d, new);
 	hd_assert(d, pidfile_pid(d) == new, "the old master's exit changed the pidfile (%d)",
 	    (int)pidfile_pid(d));
+	hd_assert(d, pidfile_pid_of(d, "acceptd.pid.oldbin") == -1,
+	    "the old master left acceptd.pid.oldbin behind");
 }
 
 /* TERM to the (new, last) master: exit 0; its unix socket and pidfile go. */
