@@ -56,6 +56,12 @@ struct acceptd_conn *conn_new(struct ev_loop *loop, int fd, const struct acceptd
  * freed with the connection, after ops->free. One malloc per connection. */
 struct acceptd_conn *conn_new_data(struct ev_loop *loop, int fd,
     const struct acceptd_conn_ops *ops, size_t size, void **data);
+/* Read once now, without waiting for the loop (for a new connection whose
+ * peer speaks first; call once the handler's state is set up): input is
+ * offered to ops->read at once. 0, or -1 when c was closed and freed
+ * meanwhile: do not touch it (nor its data) again. Not from inside one of
+ * c's own callbacks. */
+int conn_read_now(struct acceptd_conn *c);
 /* Queue bytes for the peer; writes at once when nothing is pending. 0, or
  * -1 when the connection is broken: it is closed, and outside a callback
  * already freed, so do not touch c (or c->data) again. */

@@ -130,6 +130,7 @@ const struct acceptd_api handler_api = {
 	.hold = conn_hold,
 	.count_bytes = handler_count_bytes,
 	.conn_new_data = handler_conn_new_data,
+	.conn_read_now = conn_read_now,
 };
 
 struct handler_listener *

@@ -26,6 +26,7 @@ int worker_ready_fd = -1;
 
 unsigned long worker_nofile_events, worker_nofile_shed;
 unsigned long worker_accepted, worker_accept_eagain, worker_accept_empty;
+unsigned long worker_fair_pauses;
 
 /* The reserve descriptor (libev's "special problem of accept()ing when you
  * can't", libuv's uv__emfile_trick): out of descriptors, we give it up to
@@ -67,17 +68,84 @@ static struct {
 	const struct conf *conf;
 	struct worker_sock *socks;
 	int nsocks;
+	int index;
 	int draining;
 	ev_signal sig_term, sig_quit, sig_int, sig_usr1;
 	ev_timer drain_timer;
 	ev_tstamp last_emfile_log;
 } worker;
 
+/* Everyone's accepts on ws's listener (workers 0..workers-1), and ours. */
+static uint64_t
+worker_fair_sum(const struct worker_sock *ws, uint64_t *own)
+{
+	uint64_t n = stats_get(stats->workers), sum = 0;
+
+	if (n > STATS_MAX_WORKERS)
+		n = STATS_MAX_WORKERS;
+	for (uint64_t w = 0; w < n; w++)
+		sum += stats_get(stats->c[w][ws->sid].accepted);
+	*own = stats_get(stats->c[worker.index][ws->sid].accepted);
+	return sum;
+}
+
+/* nginx's accept_disabled, over a recent window: every WORKER_FAIR_CHECK
+ * accepts, a worker that took more than its share (plus 1/WORKER_FAIR_DIV)
+ * of the listener's accepts over the last WORKER_FAIR_WINDOW * workers or
+ * so stops accepting for WORKER_FAIR_PAUSE, and the others (all woken for
+ * every connection in shared mode) take the queue meanwhile. Never when
+ * alone, nor when the others accepted nothing since our last check (they
+ * are busy, or paused themselves: the queue must not be left alone), nor
+ * at the next check after a pause the others did not use. 1: pause now. */
+static int
+worker_fair_check(struct worker_sock *ws)
+{
+	uint64_t workers = stats_get(stats->workers), sum, own, d_all, d_own, others_recent;
+
+	ws->since = 0;
+	if (workers < 2 || (uint64_t)worker.index >= workers)
+		return 0;
+	sum = worker_fair_sum(ws, &own);
+	if (sum < ws->all_last || own < ws->own_last || own - ws->own_last > sum - ws->all_last ||
+	    sum < ws->win_all[0] || own < ws->win_own[0]) {
+		/* a reload changed the worker count: start over */
+		ws->win_all[0] = ws->win_all[1] = ws->all_last = sum;
+		ws->win_own[0] = ws->win_own[1] = ws->own_last = own;
+		return 0;
+	}
+	others_recent = (sum - ws->all_last) - (own - ws->own_last);
+	ws->all_last = sum;
+	ws->own_last = own;
+	/* two half windows: judge over the last one to two */
+	if (sum - ws->win_all[1] >= WORKER_FAIR_WINDOW * workers) {
+		ws->win_all[0] = ws->win_all[1];
+		ws->win_own[0] = ws->win_own[1];
+		ws->win_all[1] = sum;
+		ws->win_own[1] = own;
+	}
+	if (ws->fair_skip) {
+		ws->fair_skip = 0;
+		return 0;
+	}
+	d_all = sum - ws->win_all[0];
+	d_own = own - ws->win_own[0];
+	if (!others_recent || d_own * workers * WORKER_FAIR_DIV <= d_all * (WORKER_FAIR_DIV + 1))
+		return 0;
+	ws->others_paused = sum - own;
+	return 1;
+}
+
 static void
 worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker_sock *ws = (struct worker_sock *)((char *)t - offsetof(struct worker_sock, pause));
+	uint64_t own;
 
+	if (ws->fair_paused) {
+		ws->fair_paused = 0;
+		if (worker_fair_sum(ws, &own) - own <= ws->others_paused)
+			ws->fair_skip = 1;
+	}
 	ev_io_start(loop, &ws->io);
 }
 
@@ -154,6 +222,14 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 		    ws->local_len ? (struct sockaddr *)&ws->local : NULL, ws->local_len);
 		n++;
 		worker_accepted++;
+		if (ws->fair && ++ws->since >= WORKER_FAIR_CHECK && worker_fair_check(ws)) {
+			ws->fair_paused = 1;
+			worker_fair_pauses++;
+			ev_io_stop(loop, &ws->io);
+			ev_timer_set(&ws->pause, WORKER_FAIR_PAUSE, 0.);
+			ev_timer_start(loop, &ws->pause);
+			return n;
+		}
 	}
 	return n;
 }
@@ -205,6 +281,10 @@ worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd)
 	ev_timer_init(&ws->pause, worker_pause_cb, WORKER_PAUSE, 0.);
 	ws->l = l;
 	ws->max = l->backlog;
+	ws->fair = ws->fair_paused = ws->fair_skip = 0;
+	ws->since = 0;
+	ws->all_last = ws->own_last = 0;
+	ws->win_all[0] = ws->win_all[1] = ws->win_own[0] = ws->win_own[1] = 0;
 	worker_reserve_open();
 }
 
@@ -236,7 +316,8 @@ worker_drain(struct ev_loop *loop)
 	for (int i = 0; i < worker.nsocks; i++) {
 		/* What is queued is ours to serve: on a socket that closes with
 		 * us it would be reset, on a kept one it would wait. */
-		if (ev_is_active(&worker.socks[i].io))
+		worker.socks[i].fair = 0;
+		if (ev_is_active(&worker.socks[i].io) || worker.socks[i].fair_paused)
 			worker_accept_batch(loop, &worker.socks[i]);
 		ev_io_stop(loop, &worker.socks[i].io);
 		ev_timer_stop(loop, &worker.socks[i].pause);
@@ -304,6 +385,7 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 
 	worker.loop = loop;
 	worker.conf = conf;
+	worker.index = index;
 	proctitle_set("acceptd: worker %d", index);
 	/* An orphaned worker drains and goes rather than serve forever. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -331,8 +413,15 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 					continue;
 				if (ls != listen_sock_for(s, a, index))
 					close(ls->fd);
-				else
-					worker_sock_init(&worker.socks[worker.nsocks++], l, ls->fd);
+				else {
+					struct worker_sock *ws = &worker.socks[worker.nsocks++];
+
+					worker_sock_init(ws, l, ls->fd);
+					/* one socket for every worker: the fair-share throttle */
+					ws->fair = s->copies == 1 && stats && index < STATS_MAX_WORKERS &&
+					    l->stats_id >= 0 && l->stats_id < STATS_MAX_LISTENERS;
+					ws->sid = l->stats_id;
+				}
 			}
 		if (l->handler->start && l->handler->start(l->handler_conf, loop) < 0) {
 			log_errorx("worker %d: listener %s: handler %s failed to start", index,
@@ -364,8 +453,8 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	ev_run(loop, 0);
 	log_debug("worker %d exiting", index);
 	log_info("worker %d: %lu connections accepted; accept() said EAGAIN %lu times, "
-	    "%lu of them at once (a wake-up for nothing)", index, worker_accepted,
-	    worker_accept_eagain, worker_accept_empty);
+	    "%lu of them at once (a wake-up for nothing); %lu fair-share pauses", index,
+	    worker_accepted, worker_accept_eagain, worker_accept_empty, worker_fair_pauses);
 	free(worker.socks);
 	return 0;
 }

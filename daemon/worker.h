@@ -4,6 +4,7 @@
 #define ACCEPTD_WORKER_H
 
 #include <ev.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct conf;
@@ -16,6 +17,19 @@ struct worker_sock {
 	ev_timer pause;                  /* re-arms io after EMFILE and kin */
 	const struct conf_listener *l;
 	int max;                         /* accepts per wake-up (backlog) */
+	/* Shared mode (one socket for all workers): the fair-share throttle.
+	 * Every WORKER_FAIR_CHECK accepts the worker compares its recent
+	 * accepts with everyone's (the shared counters); well ahead of
+	 * 1/workers, it stops accepting for WORKER_FAIR_PAUSE. */
+	int fair;                        /* the throttle applies: shared socket */
+	int sid;                         /* the listener's stats slot */
+	unsigned since;                  /* own accepts since the last check */
+	uint64_t all_last;               /* everyone's total at the last check */
+	uint64_t own_last;               /* ours at the last check */
+	uint64_t win_all[2], win_own[2]; /* everyone's and ours at the window's starts */
+	uint64_t others_paused;          /* others' total when the pause began */
+	int fair_paused;                 /* the pause timer runs for the throttle */
+	int fair_skip;                   /* others took nothing while we paused */
 	/* The listening socket's own address when every connection it
 	 * accepts has that local address (bound to one IP, or a unix path):
 	 * then no getsockname() per connection. local_len 0: ask each time. */
@@ -32,9 +46,19 @@ extern unsigned long worker_nofile_events, worker_nofile_shed;
 /* Connections accepted; accept() calls that said EAGAIN (one ends every
  * batch), and batches whose first accept() did (a wake-up for nothing). */
 extern unsigned long worker_accepted, worker_accept_eagain, worker_accept_empty;
+/* Times the fair-share throttle paused accepting. */
+extern unsigned long worker_fair_pauses;
 
 /* Seconds the accept watcher sleeps when out of descriptors or memory. */
 #define WORKER_PAUSE 0.1
+/* The fair-share throttle (shared sockets, more than one worker): checked
+ * every WORKER_FAIR_CHECK accepts; more than 1/workers * (1 + 1/DIV) of the
+ * listener's last WORKER_FAIR_WINDOW * workers accepts or so (one to two
+ * such windows) pauses accepting for WORKER_FAIR_PAUSE seconds. */
+#define WORKER_FAIR_CHECK 8
+#define WORKER_FAIR_DIV 8
+#define WORKER_FAIR_WINDOW 64
+#define WORKER_FAIR_PAUSE 0.001
 
 /* Tornado's add_accept_handler(): accept up to ws->max connections, stop
  * on EAGAIN, skip ECONNABORTED; out of descriptors, pause the watcher

@@ -840,8 +840,15 @@ http_accept(void *conf, const struct acceptd_accept *a)
 	h->c = c;
 	h->conf = conf;
 	ev_init(&h->timer, http_timeout_cb);
-	/* The first request's clock starts with the connection. */
-	http_timer_arm(h->c, h);
+	/* The request is often here already (the client sends it right after
+	 * its connect): serve it now, not after a round through the loop; and
+	 * when it was complete, the header clock needs no starting. */
+	if (http_api->conn_read_now(c) < 0)
+		return;         /* served and closed (Connection: close) */
+	/* The first request's clock starts with the connection (a partial
+	 * one has started it already). */
+	if (!h->served)
+		http_timer_arm(c, h);
 }
 
 /* ---- configuration ---- */

@@ -60,7 +60,7 @@ extern "C" {
 
 #define ACCEPTD_MODULE_MAGIC 0x41435044u  /* "ACPD": this is an acceptd module */
 #define ACCEPTD_ABI_MAJOR 1
-#define ACCEPTD_ABI_MINOR 1
+#define ACCEPTD_ABI_MINOR 2
 
 /* The one symbol the daemon looks up in a module (a const struct
  * acceptd_module). */
@@ -235,6 +235,13 @@ struct acceptd_api {
 	 * it). NULL when out of memory, as conn_new (*data is NULL too). */
 	struct acceptd_conn *(*conn_new_data)(const struct acceptd_accept *a,
 	    const struct acceptd_conn_ops *ops, size_t size, void **data);
+	/* ABI 1.2: read once now, not after a round through the loop: for a
+	 * protocol whose client speaks first, whose first bytes are often in
+	 * by the time the connection is accepted (saves the wait for
+	 * readiness). Call it at the end of accept, once your state is set up:
+	 * ops->read may run inside it. 0, or -1 when c was closed (and freed)
+	 * meanwhile: do not touch c or its data again. */
+	int (*conn_read_now)(struct acceptd_conn *c);
 };
 
 #ifdef __cplusplus

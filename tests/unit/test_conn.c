@@ -534,6 +534,49 @@ free_data(struct acceptd_conn *c)
 
 static const struct acceptd_conn_ops ops_data = { .read = read_data, .free = free_data };
 
+/* conn_read_now: input already there is offered at once; nothing there
+ * is no error (and does not block); a handler that closes makes it -1. */
+START_TEST(test_read_now)
+{
+	struct acceptd_conn *c;
+	struct util_rd r;
+	unsigned base = conn_active;
+	int sv[2];
+
+	util_pair(sv);
+	ck_assert_int_eq(write(sv[0], "hello", 5), 5);
+	c = conn_new(loop, sv[1], &ops_all, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(conn_read_now(c), 0);
+	ck_assert_int_eq(reads, 1);
+	ck_assert_uint_eq(seen_len, 5);
+	ck_assert(memcmp(seen, "hello", 5) == 0);
+	ck_assert_int_eq(conn_read_now(c), 0);          /* EAGAIN */
+	ck_assert_int_eq(reads, 1);
+	/* and the loop goes on reading as before */
+	util_write_str(loop, sv[0], "x");
+	for (int i = 0; i < 100 && reads < 2; i++)
+		ev_run(loop, EVRUN_NOWAIT);
+	ck_assert_int_eq(reads, 2);
+	conn_close(c);
+	close(sv[0]);
+
+	reads = frees = 0;
+	util_pair(sv);
+	ck_assert_int_eq(write(sv[0], "abc", 3), 3);
+	c = conn_new(loop, sv[1], &ops_close, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(conn_read_now(c), -1);         /* closed and freed */
+	ck_assert_int_eq(reads, 1);
+	ck_assert_int_eq(frees, 1);
+	ck_assert_uint_eq(conn_active, base);
+	util_rd_init(&r, sv[0]);
+	ck_assert(util_read_eof(loop, &r, 2000));
+	util_rd_free(&r);
+	close(sv[0]);
+}
+END_TEST
+
 START_TEST(test_new_data)
 {
 	static const size_t sizes[] = { 1, 7, 64, 300, 4096 };
@@ -587,6 +630,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_linger_stop);
 	tcase_add_test(tc, test_stop_all);
 	tcase_add_test(tc, test_new_data);
+	tcase_add_test(tc, test_read_now);
 	suite_add_tcase(s, tc);
 	return s;
 }

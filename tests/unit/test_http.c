@@ -776,6 +776,41 @@ START_TEST(test_header_timeout_off)
 }
 END_TEST
 
+/* A request already there at accept is served inside the hand-off, before
+ * the loop runs: with "close" the connection is gone at once; kept alive,
+ * the header clock never started (a complete head), so it stays open. */
+START_TEST(test_first_read_at_accept)
+{
+	char err[256], buf[1024];
+	ssize_t n;
+
+	ck_assert_int_eq(set("header_timeout", "200ms", err, sizeof err), 0);
+	util_pair(sv);
+	util_write_str(loop, sv[0], "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	util_handoff(&handler_http, conf, loop, sv[1]);
+	ck_assert_uint_eq(conn_active, 0);
+	n = read(sv[0], buf, sizeof buf - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "got \"%s\"", buf);
+	close(sv[0]);
+
+	util_pair(sv);
+	util_write_str(loop, sv[0], GET);
+	util_handoff(&handler_http, conf, loop, sv[1]);
+	ck_assert_uint_eq(conn_active, 1);
+	n = read(sv[0], buf, sizeof buf - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, "ok\n") != NULL, "got \"%s\"", buf);
+	util_rd_init(&rd, sv[0]);
+	pump_for(loop, 400);
+	util_rd_poll(&rd);
+	ck_assert(!rd.eof);
+	ck_assert_uint_eq(conn_active, 1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -821,6 +856,7 @@ main(void)
 	tcase_add_test(tc, test_header_timeout_silent);
 	tcase_add_test(tc, test_header_timeout_idle_keepalive);
 	tcase_add_test(tc, test_header_timeout_off);
+	tcase_add_test(tc, test_first_read_at_accept);
 	suite_add_tcase(s, tc);
 	return util_run(s);
 }

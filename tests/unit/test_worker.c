@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "handler.h"
+#include "stats.h"
 #include "worker.h"
 #include "unit.h"
 
@@ -179,6 +180,53 @@ run_for(double secs)
 }
 
 /* ---- tests ----------------------------------------------------------- */
+
+/* The fair-share throttle (shared sockets): a worker well ahead of its
+ * share pauses for WORKER_FAIR_PAUSE; never when alone, never while the
+ * others accept nothing (the queue must not be left alone). */
+START_TEST(test_fair_share)
+{
+	unsigned long pauses = worker_fair_pauses;
+	int n, paused = 0;
+
+	ck_assert_ptr_null(stats);
+	ck_assert_ptr_nonnull(stats = calloc(1, sizeof *stats));
+	l.hl->cnt.st = &stats->c[0][0];         /* we are worker 0 */
+	ws.fair = 1;
+	ws.sid = 0;
+	endless_fd = 1;
+	ws.max = 64;
+	ev_io_start(loop, &ws.io);
+	/* alone */
+	stats->workers = 1;
+	ck_assert_int_eq(worker_accept_batch(loop, &ws), 64);
+	/* two workers, the other accepting nothing: busy, or paused */
+	stats->workers = 2;
+	ck_assert_int_eq(worker_accept_batch(loop, &ws), 64);
+	ck_assert_uint_eq(worker_fair_pauses, pauses);
+	ck_assert(ev_is_active(&ws.io));
+	/* the other takes 1 for our 8: we pause, and come back */
+	for (int k = 0; k < 40 && !paused; k++) {
+		stats->c[1][0].accepted += 1;
+		ws.max = 8;
+		n = worker_accept_batch(loop, &ws);
+		paused = !ev_is_active(&ws.io);
+		ck_assert_int_eq(n, 8);
+	}
+	ck_assert(paused);
+	ck_assert_uint_eq(worker_fair_pauses, pauses + 1);
+	ck_assert(ev_is_active(&ws.pause));
+	run_for(WORKER_FAIR_PAUSE * 20);
+	ck_assert(ev_is_active(&ws.io));
+	/* the others took nothing meanwhile: the next check does not pause */
+	stats->c[1][0].accepted += 1;
+	ck_assert_int_eq(worker_accept_batch(loop, &ws), 8);
+	ck_assert(ev_is_active(&ws.io));
+	l.hl->cnt.st = NULL;
+	free(stats);
+	stats = NULL;
+}
+END_TEST
 
 START_TEST(test_sock_init)
 {
@@ -424,6 +472,7 @@ worker_suite(void)
 	tcase_add_test(tc, test_other_error_ends_batch);
 	tcase_add_test(tc, test_flags_and_peer);
 	tcase_add_test(tc, test_end_to_end);
+	tcase_add_test(tc, test_fair_share);
 	suite_add_tcase(s, tc);
 	return s;
 }
