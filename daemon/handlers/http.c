@@ -13,6 +13,7 @@
 
 #include <acceptd/module.h>
 
+#include "conf.h"
 #include "handler.h"
 #include "handlers/http.h"
 
@@ -853,30 +854,6 @@ http_accept(void *conf, const struct acceptd_accept *a)
 
 /* ---- configuration ---- */
 
-/* "250ms", "10s", "2m", a bare number of seconds: as the daemon's keys
- * (a handler parses its own values: it links against nothing of ours). */
-static int
-http_duration_ms(const char *s, long long *out)
-{
-	char *end;
-	long long v, mult = 1000;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || v > 24LL * 3600 * 1000)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (*end && strcmp(end, "s") != 0)
-		return -1;
-	*out = v * mult;
-	return 0;
-}
-
 static void
 http_conf_free(void *conf)
 {
@@ -1003,7 +980,7 @@ http_conf_set(void *conf, const char *key, const char *value, char *err, size_t 
 		free(hc->content_type);
 		hc->content_type = s;
 	} else if (strcmp(key, "header_timeout") == 0) {
-		if (http_duration_ms(value, &hc->header_timeout_ms) < 0) {
+		if (conf_parse_duration_ms(value, &hc->header_timeout_ms) < 0) {
 			snprintf(err, errlen, "bad value '%s' (a duration like "
 			    "500ms, 10s, 1m; 0 = none)", value);
 			return -1;
