@@ -28,6 +28,9 @@ struct conn_counters {
 	unsigned long long rejected_limit;  /* closed at once: max_connections */
 	unsigned long long rejected_acl;    /* closed at once: allow/deny */
 	unsigned long active;               /* accepted - closed */
+	/* conn_read_now's record: the last 8 hand-off reads (bit set: it
+	 * found nothing), and the reads skipped since the last one. */
+	unsigned char read_now_misses, read_now_skipped;
 	struct stats_counters *st;          /* the same, shared: stats.h */
 };
 
@@ -58,9 +61,10 @@ struct acceptd_conn *conn_new_data(struct ev_loop *loop, int fd,
     const struct acceptd_conn_ops *ops, size_t size, void **data);
 /* Read once now, without waiting for the loop (for a new connection whose
  * peer speaks first; call once the handler's state is set up): input is
- * offered to ops->read at once. 0, or -1 when c was closed and freed
- * meanwhile: do not touch it (nor its data) again. Not from inside one of
- * c's own callbacks. */
+ * offered to ops->read at once. Skipped (the loop reads when input comes)
+ * while such reads on c's listener mostly find nothing. 0, or -1 when c
+ * was closed and freed meanwhile: do not touch it (nor its data) again.
+ * Not from inside one of c's own callbacks. */
 int conn_read_now(struct acceptd_conn *c);
 /* Queue bytes for the peer; writes at once when nothing is pending. 0, or
  * -1 when the connection is broken: it is closed, and outside a callback

@@ -239,8 +239,11 @@ struct acceptd_api {
 	 * protocol whose client speaks first, whose first bytes are often in
 	 * by the time the connection is accepted (saves the wait for
 	 * readiness). Call it at the end of accept, once your state is set up:
-	 * ops->read may run inside it. 0, or -1 when c was closed (and freed)
-	 * meanwhile: do not touch c or its data again. */
+	 * ops->read may run inside it. While such reads on the listener mostly
+	 * find nothing (a client that sends only after seeing its connect
+	 * complete), it skips most of them: input then comes through the loop
+	 * as usual. 0, or -1 when c was closed (and freed) meanwhile: do not
+	 * touch c or its data again. */
 	int (*conn_read_now)(struct acceptd_conn *c);
 };
 

@@ -577,6 +577,54 @@ START_TEST(test_read_now)
 }
 END_TEST
 
+/* One hand-off read on a fresh connection of the listener counted in cnt,
+ * with `have` bytes already sent: whether it read them, the loop's
+ * reading then left to the caller's teardown. */
+static int
+read_now_once(struct conn_counters *cnt, int have)
+{
+	struct acceptd_conn *c;
+	int sv[2], before = reads;
+
+	util_pair(sv);
+	if (have)
+		ck_assert_int_eq(write(sv[0], "hi", 2), 2);
+	c = conn_new(loop, sv[1], &ops_all, NULL);
+	ck_assert_ptr_nonnull(c);
+	conn_set_counters(c, cnt);
+	ck_assert_int_eq(conn_read_now(c), 0);
+	conn_close(c);
+	close(sv[0]);
+	return reads != before;
+}
+
+/* The read at hand-off stops once most of a listener's find nothing (a
+ * read() for nothing each), tries one in 16 meanwhile, and comes back once
+ * those find input again. Another listener's record is its own. */
+START_TEST(test_read_now_adapts)
+{
+	struct conn_counters cnt = { 0 }, other = { 0 };
+	int i, probes = 0;
+
+	/* a new listener reads: its record starts as all hits */
+	ck_assert(read_now_once(&cnt, 1));
+	/* 6 misses of the last 8: 2 hits are too few, the 7th is skipped */
+	for (i = 0; i < 6; i++)
+		ck_assert(!read_now_once(&cnt, 0));
+	ck_assert_int_eq(cnt.read_now_misses, 0x3f);
+	ck_assert(!read_now_once(&cnt, 1));
+	ck_assert_int_eq(cnt.read_now_misses, 0x3f);  /* a skip is no outcome */
+	ck_assert(read_now_once(&other, 1));
+	/* skipped, but every 16th is tried: three hits bring reading back */
+	for (i = 0; i < 3 * 16 && probes < 3; i++)
+		probes += read_now_once(&cnt, 1);
+	ck_assert_int_eq(probes, 3);
+	ck_assert_int_eq(i, 3 * 16 - 1);
+	ck_assert(read_now_once(&cnt, 1));
+	ck_assert(read_now_once(&cnt, 1));
+}
+END_TEST
+
 START_TEST(test_new_data)
 {
 	static const size_t sizes[] = { 1, 7, 64, 300, 4096 };
@@ -631,6 +679,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_stop_all);
 	tcase_add_test(tc, test_new_data);
 	tcase_add_test(tc, test_read_now);
+	tcase_add_test(tc, test_read_now_adapts);
 	suite_add_tcase(s, tc);
 	return s;
 }
