@@ -951,7 +951,18 @@ master_upgrade(void)
 	/* notify_init() took WATCHDOG_USEC out of the environment; the new
 	 * master pings instead of us once it is MAINPID */
 	wd = notify_watchdog_usec();
-	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(env);
+		return log_error("USR2: cannot start %s", master.exe);
+	}
+	/* Trap: before the fork, not after: a quick new master writes the
+	 * pidfile before this process runs again, and a rename after that
+	 * would move the new master's pid into PIDFILE.oldbin. */
+	master_oldbin(1);
+	if ((pid = fork()) < 0) {
+		master_oldbin(0);
+		close(p[0]);
+		close(p[1]);
 		free(env);
 		return log_error("USR2: cannot start %s", master.exe);
 	}
@@ -982,7 +993,6 @@ master_upgrade(void)
 	}
 	free(env);
 	close(p[1]);
-	master_oldbin(1);
 	master.upgrade_pid = pid;
 	master.upgrade_fd = p[0];
 	ev_io_init(&master.upgrade_io, master_upgrade_cb, p[0], EV_READ);
