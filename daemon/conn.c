@@ -253,6 +253,12 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	    offsetof(struct acceptd_conn, idle));
 	ev_tstamp left = c->last_io + c->idle_after - ev_now(loop);
 
+	/* Trap: ev_now follows the wall clock; more left than the whole
+	 * timeout means it was set back: count from now, not for as long. */
+	if (left > c->idle_after) {
+		c->last_io = ev_now(loop);
+		left = c->idle_after;
+	}
 	if (left > 0) {
 		ev_timer_set(&c->idle, left, 0.);
 		ev_timer_start(loop, &c->idle);
@@ -518,7 +524,14 @@ static struct conn_counters conn_uncounted;
 static int
 conn_read_now_pays(struct conn_counters *cnt)
 {
-	if (8 - __builtin_popcount(cnt->read_now_misses) >= CONN_READ_NOW_HITS ||
+	/* the misses counted in place (__builtin_popcount is a libgcc call
+	 * without -mpopcnt) */
+	unsigned m = cnt->read_now_misses;
+
+	m = m - ((m >> 1) & 0x55);
+	m = (m & 0x33) + ((m >> 2) & 0x33);
+	m = (m + (m >> 4)) & 0x0f;
+	if (8 - m >= CONN_READ_NOW_HITS ||
 	    ++cnt->read_now_skipped >= CONN_READ_NOW_PROBE) {
 		cnt->read_now_skipped = 0;
 		return 1;

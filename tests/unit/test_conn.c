@@ -625,6 +625,44 @@ START_TEST(test_read_now_adapts)
 }
 END_TEST
 
+/* idle_timeout: bytes moving keep the connection; silence closes it. A
+ * last byte that seems to lie in the future (the wall clock, which ev_now
+ * follows, was set back) counts from now, not for an hour. */
+START_TEST(test_idle)
+{
+	struct acceptd_conn *c;
+	struct util_rd r;
+	int sv[2];
+	double t0;
+
+	util_pair(sv);
+	c = conn_new(loop, sv[1], &ops_echo, NULL);
+	ck_assert_ptr_nonnull(c);
+	conn_set_idle(c, 0.3);
+	for (int i = 0; i < 5; i++) {
+		util_write_str(loop, sv[0], "x");
+		pump_for(loop, 100);
+	}
+	ck_assert_uint_eq(conn_active, 1);
+	util_rd_init(&r, sv[0]);
+	ck_assert(util_read_eof(loop, &r, 3000));
+	ck_assert_uint_eq(conn_active, 0);
+	util_rd_free(&r);
+	close(sv[0]);
+
+	util_pair(sv);
+	c = conn_new(loop, sv[1], &ops_echo, NULL);
+	ck_assert_ptr_nonnull(c);
+	conn_set_idle(c, 0.3);
+	c->last_io = ev_now(loop) + 3600;
+	t0 = util_now();
+	util_rd_init(&r, sv[0]);
+	ck_assert_msg(util_read_eof(loop, &r, 3000), "still open after %.1f s", util_now() - t0);
+	util_rd_free(&r);
+	close(sv[0]);
+}
+END_TEST
+
 START_TEST(test_new_data)
 {
 	static const size_t sizes[] = { 1, 7, 64, 300, 4096 };
@@ -680,6 +718,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_new_data);
 	tcase_add_test(tc, test_read_now);
 	tcase_add_test(tc, test_read_now_adapts);
+	tcase_add_test(tc, test_idle);
 	suite_add_tcase(s, tc);
 	return s;
 }
