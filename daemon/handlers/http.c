@@ -483,12 +483,24 @@ struct http_conf {
 	char *content_type;
 	struct http_resp resp[HTTP_NRESP];
 	time_t date;                  /* second the Date values were written for */
+	/* The connections whose header clock runs, oldest first. They all
+	 * have the same timeout, so the list is in deadline order and one
+	 * timer for its head serves them all (ev.pod's "be smart about
+	 * timeouts", strategy 4): starting and stopping a clock is a list
+	 * append and unlink, where a timer each cost two heap operations on
+	 * every new connection whose request is not in at accept. */
+	struct http_conn *clock_head, *clock_tail;
+	ev_timer clock;
+	struct ev_loop *clock_loop;
 };
 
 struct http_conn {
 	struct http_conf *conf;
 	struct acceptd_conn *c;
-	ev_timer timer;               /* header_timeout, then the 408's grace */
+	struct http_conn *clock_prev, *clock_next; /* in conf's clock list */
+	ev_tstamp deadline;           /* of header_timeout, while listed */
+	ev_timer grace;               /* after a 408: the peer's FIN, or close */
+	unsigned char clocked;        /* in the list */
 	unsigned char timed_out;
 	unsigned char partial;        /* part of a request head is buffered */
 	struct http_chunked ch;
@@ -667,39 +679,92 @@ http_queue(struct acceptd_conn *c, const char *p, size_t n)
 	return 0;
 }
 
-/* A request head is incomplete: its clock runs from now, unless it runs
- * already (it does not restart with every byte: a trickle is no defence). */
+/* After the 408: the peer had its grace to send its FIN. */
 static void
-http_timer_arm(struct acceptd_conn *c, struct http_conn *h)
+http_grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	if (h->conf->header_timeout_ms && !ev_is_active(&h->timer) && !h->timed_out) {
-		ev_timer_set(&h->timer, h->conf->header_timeout_ms / 1000.0, 0.);
-		ev_timer_start(http_api->conn_loop(c), &h->timer);
-	}
+	http_api->conn_close(((struct http_conn *)((char *)t -
+	    offsetof(struct http_conn, grace)))->c);
 }
 
 /* header_timeout: a partial head gets 408 and our FIN, then the grace to
- * read the peer's; a connection that sent nothing is just closed. The
- * second firing ends whatever is left. */
+ * read the peer's; a connection that sent nothing is just closed. */
 static void
-http_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+http_clock_expired(struct ev_loop *loop, struct http_conn *h)
 {
-	struct http_conn *h = (struct http_conn *)((char *)t - offsetof(struct http_conn, timer));
 	struct acceptd_conn *c = h->c;
 	struct http_resp *r;
 
-	if (h->timed_out || !h->partial ||
-	    (r = http_err_resp(408, (time_t)ev_now(loop))) == NULL) {
+	if (!h->partial || (r = http_err_resp(408, (time_t)ev_now(loop))) == NULL) {
 		http_api->conn_close(c);
 		return;
 	}
 	h->timed_out = 1;
 	/* Armed first: conn_write and conn_close_after_write may close c,
 	 * and then http_free stops it. */
-	ev_timer_set(t, HTTP_TIMEOUT_GRACE, 0.);
-	ev_timer_start(loop, t);
+	ev_timer_set(&h->grace, HTTP_TIMEOUT_GRACE, 0.);
+	ev_timer_start(loop, &h->grace);
 	if (http_api->conn_write(c, r->buf, r->len) == 0)
 		http_api->conn_close_after_write(c);
+}
+
+static void
+http_clock_stop(struct http_conn *h)
+{
+	struct http_conf *hc = h->conf;
+
+	if (!h->clocked)
+		return;
+	h->clocked = 0;
+	*(h->clock_prev ? &h->clock_prev->clock_next : &hc->clock_head) = h->clock_next;
+	*(h->clock_next ? &h->clock_next->clock_prev : &hc->clock_tail) = h->clock_prev;
+}
+
+/* The head's deadline came: expire everyone due, sleep until the next.
+ * Trap: ev_now follows the wall clock (libev re-syncs it every half
+ * second), so a deadline further off than the timeout itself means the
+ * clock was set back: due now, rather than the defence gone for as long. */
+static void
+http_clock_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct http_conf *hc = (struct http_conf *)((char *)t - offsetof(struct http_conf, clock));
+	ev_tstamp to = hc->header_timeout_ms / 1000.0;
+	struct http_conn *h;
+
+	while ((h = hc->clock_head) != NULL &&
+	    (h->deadline <= ev_now(loop) || h->deadline - ev_now(loop) > to)) {
+		http_clock_stop(h);
+		http_clock_expired(loop, h);    /* may free h */
+	}
+	if (hc->clock_head) {
+		ev_timer_set(t, hc->clock_head->deadline - ev_now(loop), 0.);
+		ev_timer_start(loop, t);
+	}
+}
+
+/* A request head is incomplete: its clock runs from now, unless it runs
+ * already (it does not restart with every byte: a trickle is no defence). */
+static void
+http_clock_start(struct acceptd_conn *c, struct http_conn *h)
+{
+	struct http_conf *hc = h->conf;
+	struct ev_loop *loop;
+
+	if (!hc->header_timeout_ms || h->clocked || h->timed_out)
+		return;
+	loop = http_api->conn_loop(c);
+	h->deadline = ev_now(loop) + hc->header_timeout_ms / 1000.0;
+	h->clocked = 1;
+	h->clock_next = NULL;
+	h->clock_prev = hc->clock_tail;
+	*(hc->clock_tail ? &hc->clock_tail->clock_next : &hc->clock_head) = h;
+	hc->clock_tail = h;
+	/* Running, it is due no later than this one: it will get to it. */
+	if (!ev_is_active(&hc->clock)) {
+		hc->clock_loop = loop;
+		ev_timer_set(&hc->clock, h->deadline - ev_now(loop), 0.);
+		ev_timer_start(loop, &hc->clock);
+	}
 }
 
 static size_t
@@ -742,7 +807,7 @@ http_read(struct acceptd_conn *c, const char *buf, size_t len)
 			break;
 		if ((n = http_parse(buf + off, len - off, &req)) == 0) {
 			h->partial = 1;
-			http_timer_arm(c, h);
+			http_clock_start(c, h);
 			break;
 		}
 		now = (time_t)ev_now(http_api->conn_loop(c));
@@ -760,7 +825,7 @@ http_read(struct acceptd_conn *c, const char *buf, size_t len)
 		off += n;
 		h->partial = 0;
 		h->served = 1;
-		ev_timer_stop(http_api->conn_loop(c), &h->timer);
+		http_clock_stop(h);
 		/* HTTP/1.1 persists unless "close"; HTTP/1.0 only with
 		 * "keep-alive" (RFC 9112 9.3). */
 		close = h->stopping || req.close || (req.minor == 0 && !req.keep_alive);
@@ -816,7 +881,8 @@ http_free(struct acceptd_conn *c)
 {
 	struct http_conn *h = http_api->conn_data(c);
 
-	ev_timer_stop(http_api->conn_loop(c), &h->timer);
+	http_clock_stop(h);
+	ev_timer_stop(http_api->conn_loop(c), &h->grace);
 }
 
 static const struct acceptd_conn_ops http_ops = {
@@ -840,7 +906,7 @@ http_accept(void *conf, const struct acceptd_accept *a)
 	h = d;
 	h->c = c;
 	h->conf = conf;
-	ev_init(&h->timer, http_timeout_cb);
+	ev_init(&h->grace, http_grace_cb);
 	/* The request is often here already (the client sends it right after
 	 * its connect): serve it now, not after a round through the loop; and
 	 * when it was complete, the header clock needs no starting. */
@@ -849,7 +915,7 @@ http_accept(void *conf, const struct acceptd_accept *a)
 	/* The first request's clock starts with the connection (a partial
 	 * one has started it already). */
 	if (!h->served)
-		http_timer_arm(c, h);
+		http_clock_start(c, h);
 }
 
 /* ---- configuration ---- */
@@ -861,6 +927,8 @@ http_conf_free(void *conf)
 
 	if (hc == NULL)
 		return;
+	if (hc->clock_loop)
+		ev_timer_stop(hc->clock_loop, &hc->clock);
 	for (int i = 0; i < HTTP_NRESP; i++)
 		free(hc->resp[i].buf);
 	free(hc->body);
@@ -877,6 +945,7 @@ http_conf_new(const struct acceptd_listener *l)
 		return NULL;
 	hc->status = 200;
 	hc->header_timeout_ms = HTTP_HEADER_TIMEOUT_MS;
+	ev_init(&hc->clock, http_clock_cb);
 	hc->body = strdup("ok\n");
 	hc->body_len = 3;
 	hc->content_type = strdup("text/plain");

@@ -776,6 +776,52 @@ START_TEST(test_header_timeout_off)
 }
 END_TEST
 
+/* One clock list serves every connection: each expires on its own
+ * deadline, in order, whatever leaves the list before it (served, closed
+ * by its peer, from the middle); emptied and refilled, it runs again. */
+START_TEST(test_header_timeout_many)
+{
+	struct util_rd r[4];
+	int p[4][2];
+	char err[256];
+	double t0;
+
+	ck_assert_int_eq(set("header_timeout", "300ms", err, sizeof err), 0);
+	t0 = util_now();
+	for (int i = 0; i < 3; i++) {
+		util_pair(p[i]);
+		util_handoff(&handler_http, conf, loop, p[i][1]);
+		util_rd_init(&r[i], p[i][0]);
+		pump_for(loop, 50);
+	}
+	/* 0 says nothing; 1 completes its head; 2's peer goes away */
+	util_write_str(loop, p[1][0], "GET / HTTP/1.1\r\nHo");
+	util_write_str(loop, p[1][0], "st: t\r\n\r\n");
+	ck_assert(util_read_str(loop, &r[1], "ok\n", 2000));
+	close(p[2][0]);
+	ck_assert(util_wait_active(loop, 2, 2000));
+	ck_assert(util_read_eof(loop, &r[0], 2000));
+	ck_assert_msg(util_now() - t0 >= 0.25, "0 closed after %.3f s", util_now() - t0);
+	ck_assert_uint_eq(r[0].len, 0);
+	pump_for(loop, 400);
+	util_rd_poll(&r[1]);
+	ck_assert(!r[1].eof);
+	ck_assert_uint_eq(conn_active, 1);
+	/* the list ran empty and its timer stopped: a new clock starts it */
+	util_pair(p[3]);
+	util_handoff(&handler_http, conf, loop, p[3][1]);
+	util_rd_init(&r[3], p[3][0]);
+	util_write_str(loop, p[3][0], "GET / HTTP/1.1\r\n");
+	ck_assert(util_read_eof(loop, &r[3], 3000));
+	ck_assert_msg(r[3].buf && strstr(r[3].buf, " 408 ") != NULL, "no 408");
+	for (int i = 0; i < 4; i++) {
+		if (i != 2)
+			close(p[i][0]);
+		util_rd_free(&r[i]);
+	}
+}
+END_TEST
+
 /* A request already there at accept is served inside the hand-off, before
  * the loop runs: with "close" the connection is gone at once; kept alive,
  * the header clock never started (a complete head), so it stays open. */
@@ -856,6 +902,7 @@ main(void)
 	tcase_add_test(tc, test_header_timeout_silent);
 	tcase_add_test(tc, test_header_timeout_idle_keepalive);
 	tcase_add_test(tc, test_header_timeout_off);
+	tcase_add_test(tc, test_header_timeout_many);
 	tcase_add_test(tc, test_first_read_at_accept);
 	suite_add_tcase(s, tc);
 	return util_run(s);
