@@ -18,6 +18,7 @@
 #define CONN_WANT_DRAIN  0x10u
 #define CONN_LINGER_WANT 0x20u /* input was thrown away: the peer may still send */
 #define CONN_LINGER      0x40u /* our FIN is sent; read and discard until EOF */
+#define CONN_STOP_LATE   0x80u /* new after the stop broadcast: conn_stop_late */
 
 /* A peer still sending after our FIN gets this much, then the RST it asked for. */
 #define CONN_LINGER_MAX (1024 * 1024)
@@ -29,12 +30,15 @@ static struct acceptd_conn *conn_head;
 /* conn_stop_all's cursor: conn_close advances it past the conn it unlinks,
  * so a stop callback may close any conn, not only its own. */
 static struct acceptd_conn *conn_iter_next;
+/* conn_stop_all ran: connections made later still need their stop. */
+static int conn_stopping;
 /* Reads land here; only what the handler leaves is copied to c->in, so an
  * idle connection holds no buffer at all. One per process: callbacks never
  * nest across connections while a read is being offered. */
 static char conn_rbuf[64 * 1024];
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_stop_one(struct acceptd_conn *c);
 static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void
@@ -141,6 +145,8 @@ conn_alloc(struct ev_loop *loop, int fd, const struct acceptd_conn_ops *ops, siz
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	ev_io_start(loop, &c->io);
 	ev_init(&c->idle, conn_idle_cb);
+	if (conn_stopping)
+		c->flags |= CONN_STOP_LATE;
 	c->next = conn_head;
 	if (conn_head)
 		conn_head->prev = c;
@@ -547,6 +553,15 @@ conn_read_now(struct acceptd_conn *c)
 	struct conn_counters *cnt = c->cnt ? c->cnt : &conn_uncounted;
 	unsigned was;
 
+	if (c->flags & CONN_STOP_LATE) {
+		/* the handler is set up (the contract): stop it before its
+		 * first request, so that request is answered as the last */
+		c->flags &= ~CONN_STOP_LATE;
+		was = conn_enter(c);
+		conn_stop_one(c);
+		if (conn_leave(c, was))
+			return -1;
+	}
 	if (c->flags & (CONN_CLOSED | CONN_RDEOF | CONN_CAW) || !conn_read_now_pays(cnt))
 		return 0;
 	was = conn_enter(c);
@@ -618,21 +633,44 @@ conn_hold(int delta)
 		conn_idle_hook();
 }
 
+/* The stop broadcast's work for one connection. */
+static void
+conn_stop_one(struct acceptd_conn *c)
+{
+	unsigned was;
+
+	if (c->flags & CONN_LINGER) {
+		conn_close(c);
+	} else if (!(c->flags & CONN_CAW) && c->ops->stop) {
+		was = conn_enter(c);
+		c->ops->stop(c);
+		conn_leave(c, was);
+	}
+}
+
 void
 conn_stop_all(void)
 {
 	struct acceptd_conn *c;
-	unsigned was;
 
+	conn_stopping = 1;
 	for (c = conn_head; c; c = conn_iter_next) {
 		conn_iter_next = c->next;
-		if (c->flags & CONN_LINGER) {
-			conn_close(c);
-		} else if (!(c->flags & CONN_CAW) && c->ops->stop) {
-			was = conn_enter(c);
-			c->ops->stop(c);
-			conn_leave(c, was);
-		}
+		conn_stop_one(c);
+	}
+	conn_iter_next = NULL;
+}
+
+/* New connections go in at the head: the late ones are there. */
+void
+conn_stop_late(void)
+{
+	struct acceptd_conn *c;
+
+	for (c = conn_head; c && (c->flags & CONN_STOP_LATE); c = conn_iter_next) {
+		conn_iter_next = c->next;
+		c->flags &= ~CONN_STOP_LATE;
+		conn_stop_one(c);
 	}
 	conn_iter_next = NULL;
 }

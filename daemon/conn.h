@@ -102,6 +102,9 @@ struct acceptd_conn *conn_first(void);
 /* Open connections of this worker, and the stop broadcast (ops->stop). */
 extern unsigned conn_active;
 void conn_stop_all(void);
+/* The broadcast for connections handed over since (a PROXY header that
+ * completed during the drain), once their handler has set them up. */
+void conn_stop_late(void);
 /* Connections a handler runs without the helper count as open too. */
 void conn_hold(int delta);
 /* Close every open connection now (shutdown timeout, fast stop). */

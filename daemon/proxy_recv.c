@@ -8,6 +8,7 @@
 #include <ev.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "handler.h"
 #include "log.h"
 #include "proxy_proto.h"
@@ -24,12 +25,16 @@ struct proxy_recv {
 	char buf[PROXY_PROTO_MAX];
 };
 
+/* A header being read is a connection the worker holds (conn_hold): a
+ * draining worker waits for it, hands it over, then stops it, rather than
+ * exit and reset a connection it accepted. */
 static void
 proxy_recv_end(struct ev_loop *loop, struct proxy_recv *pr)
 {
 	ev_io_stop(loop, &pr->io);
 	ev_timer_stop(loop, &pr->timer);
 	free(pr);
+	conn_hold(-1);
 }
 
 static void
@@ -88,7 +93,9 @@ proxy_recv_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ev_timer_stop(loop, &pr->timer);
 	handler_handoff(pr->l, loop, fd, (struct sockaddr *)&pr->peer, pr->peer_len,
 	    pr->local_len ? (struct sockaddr *)&pr->local : NULL, pr->local_len);
+	conn_stop_late();
 	free(pr);
+	conn_hold(-1);
 }
 
 static void
@@ -124,4 +131,5 @@ proxy_recv_start(const struct conf_listener *l, struct ev_loop *loop, int fd,
 	ev_timer_init(&pr->timer, proxy_recv_timeout_cb, PROXY_RECV_TIMEOUT, 0.);
 	ev_io_start(loop, &pr->io);
 	ev_timer_start(loop, &pr->timer);
+	conn_hold(1);
 }

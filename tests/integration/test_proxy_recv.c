@@ -617,6 +617,45 @@ START_TEST(header_timeout)
 }
 END_TEST
 
+/* A connection whose header is still coming when the worker is told to
+ * stop is one it accepted: the worker waits for the header, hands the
+ * connection over and stops it as it stopped the others (an http request
+ * is answered with "Connection: close"), rather than exit and reset it. */
+START_TEST(header_pending_at_stop)
+{
+	struct hd *d = hd_up(HEAD "[listener e]\naddress = 127.0.0.1\nport = 0\n"
+	    "proxy_protocol = v1\n\n[listener h]\naddress = 127.0.0.1\nport = 0\n"
+	    "handler = http\nproxy_protocol = v1\n\n");
+	int e = conn(d, hd_port(d, "e"), NULL), h = conn(d, hd_port(d, "h"), NULL);
+	static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct hdr hh;
+	char out[1024];
+	ssize_t n;
+
+	usleep(100 * 1000);
+	hd_kill(d, SIGTERM);
+	hd_assert(d, hd_wait_log(d, "draining", 1, H_WAIT_MS), "the worker did not wait");
+	v1(&hh, "PROXY TCP4 192.0.2.7 198.51.100.1 4242 80\r\n");
+	put(&hh, "ping\n", 5);
+	hd_assert(d, h_send_all(e, hh.b, hh.n) == 0, "send");
+	shutdown(e, SHUT_WR);
+	n = h_recv_until_close(e, out, sizeof out - 1, H_WAIT_MS);
+	out[n > 0 ? n : 0] = '\0';
+	hd_assert(d, strcmp(out, "ping\n") == 0, "echo after the stop: '%s'", out);
+	v1(&hh, "PROXY TCP4 192.0.2.7 198.51.100.1 4242 80\r\n");
+	put(&hh, req, sizeof req - 1);
+	hd_assert(d, h_send_all(h, hh.b, hh.n) == 0, "send");
+	n = h_recv_until_close(h, out, sizeof out - 1, H_WAIT_MS);
+	out[n > 0 ? n : 0] = '\0';
+	hd_assert(d, strncmp(out, "HTTP/1.1 200 ", 13) == 0 && strstr(out, "\r\nConnection: close\r\n"),
+	    "http after the stop: '%s'", out);
+	close(e);
+	close(h);
+	hd_assert_exit(d, 0, H_WAIT_MS);
+	hd_free(d);
+}
+END_TEST
+
 /* -s status shows them too (the proxy_err column). */
 START_TEST(status_proxy_errors)
 {
@@ -660,6 +699,7 @@ proxy_recv_suite(void)
 	tcase_add_test(tc, bad_headers);
 	tcase_add_test(tc, header_timeout);
 	tcase_add_test(tc, status_proxy_errors);
+	tcase_add_test(tc, header_pending_at_stop);
 	suite_add_tcase(s, tc);
 	return s;
 }
