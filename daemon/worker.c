@@ -217,12 +217,11 @@ worker_epoll_entry(int epfd, int fd, uint32_t *events, uint64_t *data)
 	return ret;
 }
 
-/* libev's epoll fd. libev has no call for it (ev_backend_fd is internal),
- * but ev_embed_start reads the embedded loop's backend fd into its io
- * watcher: embed ours into a throwaway poll loop, take the fd, undo. Only
- * for an epoll loop libev deems embeddable (else ev_embed_start asserts).
- * -1 if none. */
-static int
+/* libev has no call for its epoll fd (backend_fd is internal), but
+ * ev_embed_start reads the embedded loop's backend fd into its io watcher:
+ * embed ours into a throwaway poll loop, take the fd, undo. Only for an
+ * epoll loop libev deems embeddable (else ev_embed_start asserts). */
+int
 worker_backend_fd(struct ev_loop *loop)
 {
 	struct ev_loop *tmp;

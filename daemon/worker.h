@@ -99,6 +99,8 @@ void worker_excl_arm(struct ev_loop *loop, struct worker_sock *ws);
  * watcher staying active; else by stopping and starting the watcher. */
 void worker_listen_pause(struct ev_loop *loop, struct worker_sock *ws);
 void worker_listen_resume(struct ev_loop *loop, struct worker_sock *ws);
+/* libev's epoll fd for loop (an epoll loop only), -1 if none. */
+int worker_backend_fd(struct ev_loop *loop);
 /* The events and data epoll fd epfd holds for fd (the one whose inode fd
  * has now), from /proc/self/fdinfo: 0, or -1 when not found. */
 int worker_epoll_entry(int epfd, int fd, uint32_t *events, uint64_t *data);
