@@ -9,6 +9,7 @@ several rounds; medians with min and max are reported.
 
 Output: a table on stdout, tests/bench/results.md, tests/bench/results.svg.
 BENCH_QUICK=1: one short round of everything (a smoke test, noisy numbers).
+BENCH_BASE_PORT=N: use loopback ports N..N+800 (default 18100).
 """
 import argparse
 import os
@@ -32,7 +33,7 @@ CONC = 32
 ECHO_TRIPS = 10          # round trips per echo connection
 ECHO_SIZE = 64
 TICK = os.sysconf("SC_CLK_TCK")
-BASE_PORT = 18100
+BASE_PORT = int(os.environ.get("BENCH_BASE_PORT", "18100"))  # ports BASE_PORT..+800
 
 
 def log(*a):
@@ -466,6 +467,59 @@ def fairness(args, tmp):
     return out
 
 
+EXIT_RE = re.compile(r"worker (\d+): (\d+) connections accepted; accept\(\) said EAGAIN (\d+) "
+                     r"times, (\d+) of them at once")
+
+
+def herd(args, tmp):
+    """The thundering herd at light load: 8 workers, shared and reuseport,
+    N sequential echo connections (connect, one round trip, close: one at
+    a time, every worker idle, where a herd is worst); then TERM, and the
+    workers' exit lines (connections accepted, accept() calls that said
+    EAGAIN, batches whose first accept() did: a wake-up for nothing)."""
+    n = 500 if QUICK else 2000
+    out = {}
+    for mode in ("shared", "reuseport"):
+        port = BASE_PORT + 700
+        conf = acceptd_conf(tmp, f"herd-{mode}", 8, mode, port + 1, port)
+        s = Server(f"herd-{mode}", "acceptd", mode, port, [args.acceptd, "-f", "-c", conf], tmp)
+        s.start()
+        c0 = cpu(s.proc.pid)
+        t0 = time.monotonic()
+        for _ in range(n):
+            c = socket.create_connection(("127.0.0.1", port), 2)
+            c.sendall(b"herd")
+            got = b""
+            while len(got) < 4:
+                b = c.recv(4 - len(got))
+                if not b:
+                    break
+                got += b
+            c.close()
+            if got != b"herd":
+                raise SystemExit(f"bench: herd {mode}: echo failed")
+        wall = time.monotonic() - t0
+        c1 = cpu(s.proc.pid)
+        s.proc.send_signal(signal.SIGTERM)
+        s.proc.wait(10)
+        s.log.close()
+        with open(s.log.name) as f:
+            rows = [tuple(map(int, m.groups())) for m in EXIT_RE.finditer(f.read())]
+        acc = sum(r[1] for r in rows)
+        eagain = sum(r[2] for r in rows)
+        empty = sum(r[3] for r in rows)
+        per = sorted(r[1] for r in rows)
+        out[mode] = dict(conns=n, workers=len(rows), accepted=acc, eagain=eagain / max(acc, 1),
+                         empty=empty / max(acc, 1), per=per,
+                         us=(c1[1] - c0[1]) / n * 1e6, wall_us=wall / n * 1e6)
+        log(f"  herd {mode:9} {len(rows)} workers: {acc} accepted {per}, "
+            f"{eagain / max(acc, 1):.2f} EAGAIN and {empty / max(acc, 1):.2f} empty "
+            f"wake-ups per connection, {out[mode]['us']:.1f} us CPU per connection")
+        if acc != n:
+            log(f"  herd {mode}: {n} connections made, {acc} accepted (see {s.log.name})")
+    return out
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -720,12 +774,12 @@ def main():
     ap.add_argument("--acceptd", required=True)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--out", default=HERE)
-    ap.add_argument("--only", default="", help="comma list: main,callgrind,fair,idle,startup,hup")
+    ap.add_argument("--only", default="", help="comma list: main,callgrind,fair,herd,idle,startup,hup")
     args = ap.parse_args()
     args.acceptd = os.path.abspath(args.acceptd)
     args.bin = os.path.abspath(args.bin)
     only = set(args.only.split(",")) if args.only else \
-        {"main", "callgrind", "fair", "idle", "startup", "hup"}
+        {"main", "callgrind", "fair", "herd", "idle", "startup", "hup"}
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} is missing: apt-get install wrk util-linux")
@@ -738,13 +792,15 @@ def main():
     if not have_nginx:
         log("bench: nginx not installed, comparing with the floor only "
             "(apt-get install nginx-light, or nginx, to add it)")
-    results, cg, fair, idle, st, hp = {}, None, None, None, None, None
+    results, cg, fair, hd, idle, st, hp = {}, None, None, None, None, None, None
     if "main" in only:
         main_runs(args, tmp, have_nginx, results)
     if "callgrind" in only:
         cg = callgrind_all(args, tmp)
     if "fair" in only:
         fair = fairness(args, tmp)
+    if "herd" in only:
+        hd = herd(args, tmp)
     if "idle" in only:
         idle = idle_memory(args, tmp)
     if "startup" in only:
@@ -806,6 +862,22 @@ def main():
         for (w, kind, mode), v in fair.items():
             md.append(f"| {w} | {kind} | {mode} | {' '.join(map(str, v['counts']))} | "
                       f"{v['dev']:.1f}% |")
+        md.append("")
+    if hd:
+        md += ["## Wake-ups per connection (the thundering herd)", "",
+               f"8 workers, {hd['shared']['conns']} sequential echo connections (one "
+               "round trip each, one connection at a time: every worker idle), then "
+               "TERM; from the workers' exit lines: accept() calls that said EAGAIN, "
+               "and batches whose first accept() did (a wake-up for nothing), per "
+               "accepted connection. Shared mode puts the socket into each worker's "
+               "epoll with EPOLLEXCLUSIVE; without it every idle worker wakes (about "
+               "7 empty wake-ups per connection with 8 workers). CPU: the server's "
+               "on-CPU time per connection.", "",
+               "| mode | accepted | per worker | EAGAIN/conn | empty wake-ups/conn | CPU us/conn |",
+               "|---|---|---|---|---|---|"]
+        for mode, v in hd.items():
+            md.append(f"| {mode} | {v['accepted']} | {' '.join(map(str, v['per']))} | "
+                      f"{v['eagain']:.2f} | {v['empty']:.2f} | {v['us']:.1f} |")
         md.append("")
     if idle:
         md += ["## Memory per idle echo connection", "",
