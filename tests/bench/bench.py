@@ -471,52 +471,70 @@ EXIT_RE = re.compile(r"worker (\d+): (\d+) connections accepted; accept\(\) said
                      r"times, (\d+) of them at once")
 
 
+def wakeups(pids):
+    """Voluntary context switches of these processes: one per wake-up."""
+    n = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
+
+
 def herd(args, tmp):
     """The thundering herd at light load: 8 workers, shared and reuseport,
-    N sequential echo connections (connect, one round trip, close: one at
-    a time, every worker idle, where a herd is worst); then TERM, and the
-    workers' exit lines (connections accepted, accept() calls that said
-    EAGAIN, batches whose first accept() did: a wake-up for nothing)."""
+    N sequential daytime connections (connect, read the line, closed by
+    the server: one at a time, every worker idle, where a herd is worst;
+    the worker that accepts needs one wake-up). Counted: the workers'
+    wake-ups (voluntary context switches, from /proc), and from their exit
+    lines after TERM accept() calls that said EAGAIN and batches whose
+    first accept() did (a wake-up for nothing that reached user space)."""
     n = 500 if QUICK else 2000
     out = {}
     for mode in ("shared", "reuseport"):
         port = BASE_PORT + 700
-        conf = acceptd_conf(tmp, f"herd-{mode}", 8, mode, port + 1, port)
+        conf = os.path.join(tmp, f"herd-{mode}.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nworkers = 8\nmode = {mode}\nshutdown_timeout = 1s\n\n"
+                    f"[listener d]\naddress = 127.0.0.1\nport = {port}\nhandler = daytime\n")
         s = Server(f"herd-{mode}", "acceptd", mode, port, [args.acceptd, "-f", "-c", conf], tmp)
         s.start()
-        c0 = cpu(s.proc.pid)
-        t0 = time.monotonic()
+        for _ in range(64):     # each worker takes the socket over at its first wake-up
+            socket.create_connection(("127.0.0.1", port), 2).close()
+        time.sleep(0.1)
+        workers = worker_pids(s.proc.pid)
+        w0, c0 = wakeups(workers), cpu(s.proc.pid)
         for _ in range(n):
             c = socket.create_connection(("127.0.0.1", port), 2)
-            c.sendall(b"herd")
             got = b""
-            while len(got) < 4:
-                b = c.recv(4 - len(got))
+            while True:
+                b = c.recv(256)
                 if not b:
                     break
                 got += b
             c.close()
-            if got != b"herd":
-                raise SystemExit(f"bench: herd {mode}: echo failed")
-        wall = time.monotonic() - t0
-        c1 = cpu(s.proc.pid)
+            if not got:
+                raise SystemExit(f"bench: herd {mode}: no daytime line")
+        time.sleep(0.05)
+        w1, c1 = wakeups(workers), cpu(s.proc.pid)
         s.proc.send_signal(signal.SIGTERM)
         s.proc.wait(10)
         s.log.close()
         with open(s.log.name) as f:
             rows = [tuple(map(int, m.groups())) for m in EXIT_RE.finditer(f.read())]
         acc = sum(r[1] for r in rows)
-        eagain = sum(r[2] for r in rows)
-        empty = sum(r[3] for r in rows)
-        per = sorted(r[1] for r in rows)
-        out[mode] = dict(conns=n, workers=len(rows), accepted=acc, eagain=eagain / max(acc, 1),
-                         empty=empty / max(acc, 1), per=per,
-                         us=(c1[1] - c0[1]) / n * 1e6, wall_us=wall / n * 1e6)
-        log(f"  herd {mode:9} {len(rows)} workers: {acc} accepted {per}, "
-            f"{eagain / max(acc, 1):.2f} EAGAIN and {empty / max(acc, 1):.2f} empty "
-            f"wake-ups per connection, {out[mode]['us']:.1f} us CPU per connection")
-        if acc != n:
-            log(f"  herd {mode}: {n} connections made, {acc} accepted (see {s.log.name})")
+        out[mode] = dict(conns=n, workers=len(rows), accepted=acc,
+                         wake=(w1 - w0) / n, eagain=sum(r[2] for r in rows) / max(acc, 1),
+                         empty=sum(r[3] for r in rows) / max(acc, 1),
+                         per=sorted(r[1] for r in rows), us=(c1[1] - c0[1]) / n * 1e6)
+        v = out[mode]
+        log(f"  herd {mode:9} {len(rows)} workers, {acc} accepted {v['per']}: "
+            f"{v['wake']:.2f} wake-ups, {v['eagain']:.2f} EAGAIN, {v['empty']:.3f} empty "
+            f"batches per connection; {v['us']:.1f} us CPU per connection")
     return out
 
 
@@ -865,19 +883,24 @@ def main():
         md.append("")
     if hd:
         md += ["## Wake-ups per connection (the thundering herd)", "",
-               f"8 workers, {hd['shared']['conns']} sequential echo connections (one "
-               "round trip each, one connection at a time: every worker idle), then "
-               "TERM; from the workers' exit lines: accept() calls that said EAGAIN, "
-               "and batches whose first accept() did (a wake-up for nothing), per "
-               "accepted connection. Shared mode puts the socket into each worker's "
-               "epoll with EPOLLEXCLUSIVE; without it every idle worker wakes (about "
-               "7 empty wake-ups per connection with 8 workers). CPU: the server's "
-               "on-CPU time per connection.", "",
-               "| mode | accepted | per worker | EAGAIN/conn | empty wake-ups/conn | CPU us/conn |",
-               "|---|---|---|---|---|---|"]
+               f"8 workers, {hd['shared']['conns']} sequential daytime connections "
+               "(one at a time: every worker idle; the worker that accepts writes a "
+               "line and closes, one wake-up); after 64 warm-up connections. "
+               "Wake-ups: the workers' voluntary context switches (/proc), per "
+               "connection: 1 is ideal, each one more is a worker woken for nothing. "
+               "From the workers' exit lines after TERM (all connections, warm-up "
+               "included): accept() calls that said EAGAIN, and batches whose first "
+               "accept() did, per connection. A worker woken for a connection "
+               "another took mostly never reaches accept(): epoll_wait finds no "
+               "event and sleeps on in the kernel, so only the wake-ups and the CPU "
+               "show the herd. Shared mode puts the socket into each worker's epoll "
+               "with EPOLLEXCLUSIVE. CPU: the server's on-CPU time per connection.", "",
+               "| mode | accepted | per worker | wake-ups/conn | EAGAIN/conn | "
+               "empty batches/conn | CPU us/conn |",
+               "|---|---|---|---|---|---|---|"]
         for mode, v in hd.items():
             md.append(f"| {mode} | {v['accepted']} | {' '.join(map(str, v['per']))} | "
-                      f"{v['eagain']:.2f} | {v['empty']:.2f} | {v['us']:.1f} |")
+                      f"{v['wake']:.2f} | {v['eagain']:.2f} | {v['empty']:.3f} | {v['us']:.1f} |")
         md.append("")
     if idle:
         md += ["## Memory per idle echo connection", "",
