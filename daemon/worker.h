@@ -74,7 +74,7 @@ extern unsigned long worker_excl_rotations, worker_excl_rearms;
  * listener's last WORKER_FAIR_WINDOW * workers accepts or so (one to two
  * such windows) pauses accepting for WORKER_FAIR_PAUSE seconds. */
 #define WORKER_FAIR_CHECK 8
-#define WORKER_FAIR_DIV 8
+#define WORKER_FAIR_DIV 16
 #define WORKER_FAIR_WINDOW 64
 #define WORKER_FAIR_PAUSE 0.001
 /* With EPOLLEXCLUSIVE the kernel wakes the first idle worker in the
