@@ -261,6 +261,8 @@ worker_excl_probe(struct ev_loop *loop)
 	if ((worker_epfd = worker_backend_fd(loop)) < 0)
 		return -1;
 	if (epoll_ctl(worker_epfd, EPOLL_CTL_ADD, worker_marker, &ev) < 0) {
+		if (errno == EEXIST)
+			return 1;       /* the same epoll, under a new number */
 		worker_epfd = -1;
 		return -1;
 	}
