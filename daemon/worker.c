@@ -9,7 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "conf.h"
@@ -27,6 +31,7 @@ int worker_ready_fd = -1;
 unsigned long worker_nofile_events, worker_nofile_shed;
 unsigned long worker_accepted, worker_accept_eagain, worker_accept_empty;
 unsigned long worker_fair_pauses;
+unsigned long worker_excl_rotations, worker_excl_rearms;
 
 /* The reserve descriptor (libev's "special problem of accept()ing when you
  * can't", libuv's uv__emfile_trick): out of descriptors, we give it up to
@@ -135,6 +140,311 @@ worker_fair_check(struct worker_sock *ws)
 	return 1;
 }
 
+/* ---- shared sockets: one wake-up per connection --------------------------
+ *
+ * In shared mode every worker's loop watches the same listening socket, and
+ * a plain epoll entry on it is woken for every connection: each idle worker
+ * wakes, all but one get EAGAIN (the thundering herd). EPOLLEXCLUSIVE wakes
+ * one waiter only, but libev cannot ask for it, and an inner epoll fd that
+ * holds the socket exclusively, watched with an ev_io, does not work: the
+ * kernel (ep_poll_callback) stops at an exclusive entry only when a task
+ * sleeps on that very epoll, which nobody does on a nested one. So the entry
+ * goes into libev's own epoll (its internal backend_fd), on which the worker
+ * sleeps.
+ *
+ * The traps, and what we do about them:
+ *  - libev keeps the fd in the low 32 bits of epoll_event.data and a per-fd
+ *    generation counter (egen) in the high ones, and takes an event whose
+ *    egen is not the fd's current one for a spurious one: it drops it and
+ *    rebuilds its whole kernel state. Our entry carries exactly libev's
+ *    data, read back from /proc/self/fdinfo/<epoll fd>.
+ *  - EPOLL_CTL_MOD on an exclusive entry fails with EINVAL, and libev then
+ *    kills the watcher or rebuilds. libev issues MOD (or DEL, then a plain
+ *    ADD) when a watcher's events change or an event comes for a stopped
+ *    one: so while the entry is ours, ws->io is never stopped nor started
+ *    again; pausing removes the entry (DEL) and resuming adds it (ADD)
+ *    ourselves, worker_listen_pause/resume. libev still sees its watcher
+ *    active on the fd, with the mask it registered, and leaves it alone.
+ *  - a rebuild happens anyway for reasons of its own (an event for a closed
+ *    fd number whose file lives on elsewhere, e.g. in an exec'd child): it
+ *    swaps in a new epoll with a plain entry of new data. A marker (an
+ *    eventfd that never fires, in the epoll with no events) tells whether
+ *    libev's epoll is still the one we armed in; if not, we arm again.
+ *  - a worker that stops must remove its entry before closing its copy of
+ *    the socket: the file lives on in the others, so would the entry, and
+ *    an exclusive entry of a worker that accepts no more could take the
+ *    one wake-up of a connection (worker_excl_release).
+ * Wake-ups go to the first idle waiter in the socket's wait queue; DEL and
+ * ADD move a worker to its tail, so every WORKER_EXCL_ROTATE accepts a
+ * worker does just that (worker_excl_rotate): a round robin at light load.
+ * Whatever fails, the fd goes back to libev's plain registration: the herd
+ * is back, accepting never breaks. */
+
+static int worker_marker = -1;          /* the eventfd in libev's epoll */
+static unsigned worker_excl_gen;        /* new epolls the marker found */
+static int worker_excl_logged;
+
+int
+worker_epoll_entry(int epfd, int fd, uint32_t *events, uint64_t *data)
+{
+	char path[64], line[256];
+	struct stat st;
+	FILE *f;
+	int ret = -1;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	/* "tfd:        6 events:       19 data:         100000006  pos:0 ino:7b2f sdev:8"
+	 * (hex but tfd); the same number twice can be a stale entry of a
+	 * closed file still open elsewhere: the inode tells them apart */
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long d, ino;
+		unsigned ev;
+		int tfd;
+
+		if (sscanf(line, "tfd: %d events: %x data: %llx pos:%*s ino:%llx",
+		    &tfd, &ev, &d, &ino) == 4 && tfd == fd && ino == (unsigned long long)st.st_ino) {
+			*events = ev;
+			*data = d;
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* libev has no call for its epoll fd (backend_fd is internal), but
+ * ev_embed_start reads the embedded loop's backend fd into its io watcher:
+ * embed ours into a throwaway poll loop, take the fd, undo. Only for an
+ * epoll loop libev deems embeddable (else ev_embed_start asserts). */
+int
+worker_backend_fd(struct ev_loop *loop)
+{
+	struct ev_loop *tmp;
+	ev_embed e;
+	int fd;
+
+	if (ev_backend(loop) != EVBACKEND_EPOLL || !(ev_embeddable_backends() & EVBACKEND_EPOLL) ||
+	    !(tmp = ev_loop_new(EVBACKEND_POLL | EVFLAG_NOENV)))
+		return -1;
+	ev_embed_init(&e, NULL, loop);
+	ev_embed_start(tmp, &e);
+	fd = e.io.fd;
+	ev_embed_stop(tmp, &e);
+	ev_loop_destroy(tmp);
+	return fd;
+}
+
+static int worker_epfd = -1;            /* libev's epoll, as last found */
+
+/* 1: libev's epoll is still the one the marker is in (worker_epfd); 0: it
+ * is a new one (libev rebuilt; worker_epfd found again): the marker is put
+ * in, a new generation begins; -1: no marker, or no epoll. One epoll_ctl
+ * when nothing changed: MOD of an entry with no events changes nothing.
+ * libev closes an epoll before it makes the next, so an epoll that holds
+ * the marker is the one libev polls. */
+static int
+worker_excl_probe(struct ev_loop *loop)
+{
+	struct epoll_event ev = { .events = 0 };
+
+	if (worker_marker < 0 && (worker_marker = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return -1;
+	/* no events: never ready, and eventfds report no error nor hang-up */
+	ev.data.u64 = (uint32_t)worker_marker;
+	if (worker_epfd >= 0 && epoll_ctl(worker_epfd, EPOLL_CTL_MOD, worker_marker, &ev) == 0)
+		return 1;
+	if ((worker_epfd = worker_backend_fd(loop)) < 0)
+		return -1;
+	if (epoll_ctl(worker_epfd, EPOLL_CTL_ADD, worker_marker, &ev) < 0) {
+		if (errno == EEXIST)
+			return 1;       /* the same epoll, under a new number */
+		worker_epfd = -1;
+		return -1;
+	}
+	worker_excl_gen++;
+	return 0;
+}
+
+static void
+worker_excl_log(const struct worker_sock *ws, const char *what, int e)
+{
+	if (worker_excl_logged++)
+		return;
+	log_info("listener %s: %s: %s; every idle worker wakes for each connection",
+	    ws->l->name, what, strerror(e));
+}
+
+/* Back to libev's plain registration. The kernel entry goes first: libev
+ * would take an exclusive one for its own (ADD says EEXIST) and later MOD
+ * it. ev_io_set marks the fd changed, so libev ADDs it at its next
+ * iteration (now, or when a pause ends), before polling. */
+static void
+worker_excl_giveback(struct ev_loop *loop, struct worker_sock *ws)
+{
+	if (worker_epfd >= 0)
+		epoll_ctl(worker_epfd, EPOLL_CTL_DEL, ws->io.fd, NULL);
+	ws->excl = WORKER_EXCL_OFF;
+	ev_io_stop(loop, &ws->io);
+	ev_io_set(&ws->io, ws->io.fd, EV_READ);     /* the fd changed: ADD it */
+	if (!ws->paused)
+		ev_io_start(loop, &ws->io);
+}
+
+/* ADD the entry, exclusive, with libev's data; failing that, plain (as
+ * libev had it), failing that, libev registers it again. */
+static void
+worker_excl_add(struct ev_loop *loop, struct worker_sock *ws)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = ws->edata };
+	int epfd = worker_epfd, e;
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, ws->io.fd, &ev) == 0)
+		return;
+	e = errno;
+	ev.events = EPOLLIN;
+	ws->excl = WORKER_EXCL_OFF;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, ws->io.fd, &ev) < 0)
+		worker_excl_giveback(loop, ws);
+	worker_excl_log(ws, "epoll_ctl(EPOLL_CTL_ADD, EPOLLEXCLUSIVE)", e);
+}
+
+/* Take the fd's entry in libev's epoll over: libev's data, then DEL and
+ * ADD with EPOLLEXCLUSIVE. Leaves the entry in place (paused or not: the
+ * callers that pause remove it next). */
+static void
+worker_excl_take(struct ev_loop *loop, struct worker_sock *ws)
+{
+	uint32_t events;
+	int epfd;
+
+	if (worker_excl_probe(loop) < 0) {
+		worker_excl_log(ws, "libev's epoll fd or the marker", errno);
+		goto off;
+	}
+	epfd = worker_epfd;
+	if (worker_epoll_entry(epfd, ws->io.fd, &events, &ws->edata) < 0) {
+		worker_excl_log(ws, "libev's epoll entry not found in /proc/self/fdinfo", ENOENT);
+		goto off;
+	}
+	if (!(events & EPOLLIN) || (events & EPOLLEXCLUSIVE) ||
+	    (uint32_t)ws->edata != (uint32_t)ws->io.fd) {
+		worker_excl_log(ws, "libev's epoll entry is not as expected", EINVAL);
+		goto off;
+	}
+	if (epoll_ctl(epfd, EPOLL_CTL_DEL, ws->io.fd, NULL) < 0) {
+		worker_excl_log(ws, "epoll_ctl(EPOLL_CTL_DEL)", errno);
+		goto off;
+	}
+	ws->excl = WORKER_EXCL_ON;
+	ws->excl_gen = worker_excl_gen;
+	ws->rot = 0;
+	worker_excl_add(loop, ws);
+	return;
+off:
+	/* libev's entry untouched, or gone: it registers it again */
+	if (ws->excl == WORKER_EXCL_ON)
+		worker_excl_giveback(loop, ws);
+	ws->excl = WORKER_EXCL_OFF;
+}
+
+void
+worker_excl_arm(struct ev_loop *loop, struct worker_sock *ws)
+{
+	if (!ws->shared || ws->excl != WORKER_EXCL_TODO || ws->paused)
+		return;
+	if (ev_backend(loop) != EVBACKEND_EPOLL || !(ev_embeddable_backends() & EVBACKEND_EPOLL)) {
+		if (!worker_excl_logged++)
+			log_debug("listener %s: libev backend %#x is not epoll: every idle "
+			    "worker wakes for each connection", ws->l->name, ev_backend(loop));
+		ws->excl = WORKER_EXCL_OFF;
+		return;
+	}
+	worker_excl_take(loop, ws);
+	if (ws->excl == WORKER_EXCL_ON)
+		log_debug("listener %s: fd %d in libev's epoll with EPOLLEXCLUSIVE", ws->l->name,
+		    ws->io.fd);
+}
+
+/* Our entry still where we left it? 1: yes; 0: libev had rebuilt its
+ * epoll, so it is armed anew (and in place); -1: no longer ours. */
+static int
+worker_excl_fresh(struct ev_loop *loop, struct worker_sock *ws)
+{
+	int r = worker_excl_probe(loop);
+
+	if (r < 0) {
+		worker_excl_log(ws, "libev's epoll fd or the marker", errno);
+		worker_excl_giveback(loop, ws);
+		return -1;
+	}
+	if (ws->excl_gen == worker_excl_gen)
+		return 1;
+	worker_excl_rearms++;
+	worker_excl_take(loop, ws);
+	return ws->excl == WORKER_EXCL_ON ? 0 : -1;
+}
+
+/* To the tail of the socket's wait queue: the next connection wakes
+ * another idle worker. */
+static void
+worker_excl_rotate(struct ev_loop *loop, struct worker_sock *ws)
+{
+	ws->rot = 0;
+	if (worker_excl_fresh(loop, ws) != 1)
+		return;
+	worker_excl_rotations++;
+	if (epoll_ctl(worker_epfd, EPOLL_CTL_DEL, ws->io.fd, NULL) < 0) {
+		worker_excl_log(ws, "epoll_ctl(EPOLL_CTL_DEL)", errno);
+		worker_excl_giveback(loop, ws);
+		return;
+	}
+	worker_excl_add(loop, ws);
+}
+
+/* The worker stops accepting on ws for good: our entry goes (see above). */
+static void
+worker_excl_release(struct ev_loop *loop, struct worker_sock *ws)
+{
+	if (ws->excl == WORKER_EXCL_ON && worker_excl_probe(loop) >= 0)
+		epoll_ctl(worker_epfd, EPOLL_CTL_DEL, ws->io.fd, NULL);
+	ws->excl = WORKER_EXCL_OFF;
+}
+
+void
+worker_listen_pause(struct ev_loop *loop, struct worker_sock *ws)
+{
+	if (ws->paused)
+		return;
+	ws->paused = 1;
+	if (ws->excl == WORKER_EXCL_ON && worker_excl_fresh(loop, ws) >= 0) {
+		if (epoll_ctl(worker_epfd, EPOLL_CTL_DEL, ws->io.fd, NULL) == 0)
+			return;
+		worker_excl_log(ws, "epoll_ctl(EPOLL_CTL_DEL)", errno);
+		worker_excl_giveback(loop, ws);
+	}
+	ev_io_stop(loop, &ws->io);
+}
+
+void
+worker_listen_resume(struct ev_loop *loop, struct worker_sock *ws)
+{
+	if (!ws->paused)
+		return;
+	ws->paused = 0;
+	if (ws->excl == WORKER_EXCL_ON) {
+		/* 0: armed anew, in place; -1: libev's again, started */
+		if (worker_excl_fresh(loop, ws) == 1)
+			worker_excl_add(loop, ws);
+		return;
+	}
+	ev_io_start(loop, &ws->io);
+}
+
 static void
 worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -146,7 +456,7 @@ worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		if (worker_fair_sum(ws, &own) - own <= ws->others_paused)
 			ws->fair_skip = 1;
 	}
-	ev_io_start(loop, &ws->io);
+	worker_listen_resume(loop, ws);
 }
 
 int
@@ -211,7 +521,7 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 					log_warn("listener %s: accept", l->name);
 				}
 			pause:
-				ev_io_stop(loop, &ws->io);
+				worker_listen_pause(loop, ws);
 				ev_timer_set(&ws->pause, WORKER_PAUSE, 0.);
 				ev_timer_start(loop, &ws->pause);
 				return n;
@@ -225,7 +535,7 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 		if (ws->fair && ++ws->since >= WORKER_FAIR_CHECK && worker_fair_check(ws)) {
 			ws->fair_paused = 1;
 			worker_fair_pauses++;
-			ev_io_stop(loop, &ws->io);
+			worker_listen_pause(loop, ws);
 			ev_timer_set(&ws->pause, WORKER_FAIR_PAUSE, 0.);
 			ev_timer_start(loop, &ws->pause);
 			return n;
@@ -234,10 +544,25 @@ worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws)
 	return n;
 }
 
-static void
+void
 worker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	worker_accept_batch(loop, (struct worker_sock *)w);
+	struct worker_sock *ws = (struct worker_sock *)w;
+	int n;
+
+	/* Arm here, at the first event, not when the watcher starts: libev
+	 * registers the fd lazily (fd_reify, at the start of the next loop
+	 * iteration), and a worker's first iteration also replaces the epoll
+	 * it inherited from the master (ev_loop_fork): by the time the
+	 * callback runs, the entry is libev's final one. Until then the worker
+	 * is woken like everyone (plain entries are always woken), so it gets
+	 * here at the first connection at the latest. */
+	if (ws->excl == WORKER_EXCL_TODO)
+		worker_excl_arm(loop, ws);
+	n = worker_accept_batch(loop, ws);
+	if (ws->excl == WORKER_EXCL_ON && !ws->paused && (ws->rot += n) >= WORKER_EXCL_ROTATE &&
+	    (!stats || stats_get(stats->workers) > 1))
+		worker_excl_rotate(loop, ws);
 }
 
 /* A connection accepted on a socket bound to one address (not a wildcard)
@@ -282,6 +607,10 @@ worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd)
 	ws->l = l;
 	ws->max = l->backlog;
 	ws->fair = ws->fair_paused = ws->fair_skip = 0;
+	ws->shared = ws->paused = 0;
+	ws->excl = WORKER_EXCL_TODO;
+	ws->edata = 0;
+	ws->excl_gen = ws->rot = 0;
 	ws->since = 0;
 	ws->all_last = ws->own_last = 0;
 	ws->win_all[0] = ws->win_all[1] = ws->win_own[0] = ws->win_own[1] = 0;
@@ -317,8 +646,9 @@ worker_drain(struct ev_loop *loop)
 		/* What is queued is ours to serve: on a socket that closes with
 		 * us it would be reset, on a kept one it would wait. */
 		worker.socks[i].fair = 0;
-		if (ev_is_active(&worker.socks[i].io) || worker.socks[i].fair_paused)
+		if (!worker.socks[i].paused || worker.socks[i].fair_paused)
 			worker_accept_batch(loop, &worker.socks[i]);
+		worker_excl_release(loop, &worker.socks[i]);
 		ev_io_stop(loop, &worker.socks[i].io);
 		ev_timer_stop(loop, &worker.socks[i].pause);
 		close(worker.socks[i].io.fd);
@@ -381,6 +711,7 @@ int
 worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *sets, int index)
 {
 	const struct conf_listener *l;
+	struct rusage ru;
 	int i, n = 0;
 
 	worker.loop = loop;
@@ -421,6 +752,7 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 					ws->fair = s->copies == 1 && stats && index < STATS_MAX_WORKERS &&
 					    l->stats_id >= 0 && l->stats_id < STATS_MAX_LISTENERS;
 					ws->sid = l->stats_id;
+					ws->shared = s->copies == 1;
 				}
 			}
 		if (l->handler->start && l->handler->start(l->handler_conf, loop) < 0) {
@@ -452,9 +784,18 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	log_debug("worker %d started", index);
 	ev_run(loop, 0);
 	log_debug("worker %d exiting", index);
+	/* The herd in shared mode is invisible to accept(): a worker woken
+	 * for a connection another one took finds no event when epoll_wait
+	 * checks again, and sleeps on in the kernel. Only its context
+	 * switches show it (a worker that just accepts wakes about once per
+	 * connection it takes, plus once per read the handler waits for). */
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		ru.ru_nvcsw = 0;
 	log_info("worker %d: %lu connections accepted; accept() said EAGAIN %lu times, "
-	    "%lu of them at once (a wake-up for nothing); %lu fair-share pauses", index,
-	    worker_accepted, worker_accept_eagain, worker_accept_empty, worker_fair_pauses);
+	    "%lu of them at once (a wake-up for nothing); %lu fair-share pauses; "
+	    "%lu exclusive rotations, %lu re-arms; %ld wake-ups (voluntary context switches)",
+	    index, worker_accepted, worker_accept_eagain, worker_accept_empty, worker_fair_pauses,
+	    worker_excl_rotations, worker_excl_rearms, (long)ru.ru_nvcsw);
 	free(worker.socks);
 	return 0;
 }

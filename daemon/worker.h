@@ -35,7 +35,22 @@ struct worker_sock {
 	 * then no getsockname() per connection. local_len 0: ask each time. */
 	struct sockaddr_storage local;
 	socklen_t local_len;
+	/* Shared sockets: one wake-up per connection, not one per idle
+	 * worker. The socket sits in libev's own epoll with EPOLLEXCLUSIVE,
+	 * put there by us with libev's own data (see worker.c). */
+	int shared;                      /* one socket for every worker */
+	int excl;                        /* WORKER_EXCL_*: who registers the fd */
+	int paused;                      /* accepting paused (throttle, EMFILE) */
+	uint64_t edata;                  /* libev's epoll data for the fd */
+	unsigned excl_gen;               /* worker_excl_gen when armed */
+	unsigned rot;                    /* accepts since the last rotation */
 };
+
+/* ws->excl: libev registers the fd (not tried yet: TODO; not possible or
+ * failed: OFF), or we do, with EPOLLEXCLUSIVE (ON). */
+#define WORKER_EXCL_TODO 0
+#define WORKER_EXCL_ON 1
+#define WORKER_EXCL_OFF 2
 
 /* The accept call, replaceable so tests can inject errors. */
 extern int (*worker_accept4)(int fd, struct sockaddr *sa, socklen_t *len, int flags);
@@ -48,6 +63,9 @@ extern unsigned long worker_nofile_events, worker_nofile_shed;
 extern unsigned long worker_accepted, worker_accept_eagain, worker_accept_empty;
 /* Times the fair-share throttle paused accepting. */
 extern unsigned long worker_fair_pauses;
+/* Exclusive registrations moved to the tail of the socket's wait queue
+ * (rotations and resumes), and made anew after libev rebuilt its epoll. */
+extern unsigned long worker_excl_rotations, worker_excl_rearms;
 
 /* Seconds the accept watcher sleeps when out of descriptors or memory. */
 #define WORKER_PAUSE 0.1
@@ -56,15 +74,36 @@ extern unsigned long worker_fair_pauses;
  * listener's last WORKER_FAIR_WINDOW * workers accepts or so (one to two
  * such windows) pauses accepting for WORKER_FAIR_PAUSE seconds. */
 #define WORKER_FAIR_CHECK 8
-#define WORKER_FAIR_DIV 8
+#define WORKER_FAIR_DIV 16
 #define WORKER_FAIR_WINDOW 64
 #define WORKER_FAIR_PAUSE 0.001
+/* With EPOLLEXCLUSIVE the kernel wakes the first idle worker in the
+ * socket's wait-queue order, always the same one at light load: every
+ * WORKER_EXCL_ROTATE accepts a worker moves itself to the tail. */
+#define WORKER_EXCL_ROTATE 8
 
 /* Tornado's add_accept_handler(): accept up to ws->max connections, stop
  * on EAGAIN, skip ECONNABORTED; out of descriptors, pause the watcher
  * instead of spinning. Returns how many were handed to the handler. */
 int worker_accept_batch(struct ev_loop *loop, struct worker_sock *ws);
 void worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int fd);
+/* The accept watcher's callback (tests run it without a loop iteration). */
+void worker_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+/* Shared sockets: take the fd's registration over from libev, exclusive
+ * (once ws->io has been through a loop iteration; no-op unless
+ * ws->shared and not tried yet). */
+void worker_excl_arm(struct ev_loop *loop, struct worker_sock *ws);
+/* Stop accepting on ws (the throttle, EMFILE) and start again: while the
+ * registration is ours, by removing and re-adding it in the kernel, the
+ * watcher staying active; else by stopping and starting the watcher. */
+void worker_listen_pause(struct ev_loop *loop, struct worker_sock *ws);
+void worker_listen_resume(struct ev_loop *loop, struct worker_sock *ws);
+/* libev's epoll fd for loop (an epoll loop only), -1 if none. */
+int worker_backend_fd(struct ev_loop *loop);
+/* The events and data epoll fd epfd holds for fd (the one whose inode fd
+ * has now), from /proc/self/fdinfo: 0, or -1 when not found. */
+int worker_epoll_entry(int epfd, int fd, uint32_t *events, uint64_t *data);
 
 /* Where a worker writes its pid once it accepts (the master's READY). */
 extern int worker_ready_fd;

@@ -9,6 +9,7 @@ several rounds; medians with min and max are reported.
 
 Output: a table on stdout, tests/bench/results.md, tests/bench/results.svg.
 BENCH_QUICK=1: one short round of everything (a smoke test, noisy numbers).
+BENCH_BASE_PORT=N: use loopback ports N..N+800 (default 18100).
 """
 import argparse
 import os
@@ -32,7 +33,7 @@ CONC = 32
 ECHO_TRIPS = 10          # round trips per echo connection
 ECHO_SIZE = 64
 TICK = os.sysconf("SC_CLK_TCK")
-BASE_PORT = 18100
+BASE_PORT = int(os.environ.get("BENCH_BASE_PORT", "18100"))  # ports BASE_PORT..+800
 
 
 def log(*a):
@@ -466,6 +467,77 @@ def fairness(args, tmp):
     return out
 
 
+EXIT_RE = re.compile(r"worker (\d+): (\d+) connections accepted; accept\(\) said EAGAIN (\d+) "
+                     r"times, (\d+) of them at once")
+
+
+def wakeups(pids):
+    """Voluntary context switches of these processes: one per wake-up."""
+    n = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
+
+
+def herd(args, tmp):
+    """The thundering herd at light load: 8 workers, shared and reuseport,
+    N sequential daytime connections (connect, read the line, closed by
+    the server: one at a time, every worker idle, where a herd is worst;
+    the worker that accepts needs one wake-up). Counted: the workers'
+    wake-ups (voluntary context switches, from /proc), and from their exit
+    lines after TERM accept() calls that said EAGAIN and batches whose
+    first accept() did (a wake-up for nothing that reached user space)."""
+    n = 500 if QUICK else 2000
+    out = {}
+    for mode in ("shared", "reuseport"):
+        port = BASE_PORT + 700
+        conf = os.path.join(tmp, f"herd-{mode}.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nworkers = 8\nmode = {mode}\nshutdown_timeout = 1s\n\n"
+                    f"[listener d]\naddress = 127.0.0.1\nport = {port}\nhandler = daytime\n")
+        s = Server(f"herd-{mode}", "acceptd", mode, port, [args.acceptd, "-f", "-c", conf], tmp)
+        s.start()
+        for _ in range(64):     # each worker takes the socket over at its first wake-up
+            socket.create_connection(("127.0.0.1", port), 2).close()
+        time.sleep(0.1)
+        workers = worker_pids(s.proc.pid)
+        w0, c0 = wakeups(workers), cpu(s.proc.pid)
+        for _ in range(n):
+            c = socket.create_connection(("127.0.0.1", port), 2)
+            got = b""
+            while True:
+                b = c.recv(256)
+                if not b:
+                    break
+                got += b
+            c.close()
+            if not got:
+                raise SystemExit(f"bench: herd {mode}: no daytime line")
+        time.sleep(0.05)
+        w1, c1 = wakeups(workers), cpu(s.proc.pid)
+        s.proc.send_signal(signal.SIGTERM)
+        s.proc.wait(10)
+        s.log.close()
+        with open(s.log.name) as f:
+            rows = [tuple(map(int, m.groups())) for m in EXIT_RE.finditer(f.read())]
+        acc = sum(r[1] for r in rows)
+        out[mode] = dict(conns=n, workers=len(rows), accepted=acc,
+                         wake=(w1 - w0) / n, eagain=sum(r[2] for r in rows) / max(acc, 1),
+                         empty=sum(r[3] for r in rows) / max(acc, 1),
+                         per=sorted(r[1] for r in rows), us=(c1[1] - c0[1]) / n * 1e6)
+        v = out[mode]
+        log(f"  herd {mode:9} {len(rows)} workers, {acc} accepted {v['per']}: "
+            f"{v['wake']:.2f} wake-ups, {v['eagain']:.2f} EAGAIN, {v['empty']:.3f} empty "
+            f"batches per connection; {v['us']:.1f} us CPU per connection")
+    return out
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -720,12 +792,12 @@ def main():
     ap.add_argument("--acceptd", required=True)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--out", default=HERE)
-    ap.add_argument("--only", default="", help="comma list: main,callgrind,fair,idle,startup,hup")
+    ap.add_argument("--only", default="", help="comma list: main,callgrind,fair,herd,idle,startup,hup")
     args = ap.parse_args()
     args.acceptd = os.path.abspath(args.acceptd)
     args.bin = os.path.abspath(args.bin)
     only = set(args.only.split(",")) if args.only else \
-        {"main", "callgrind", "fair", "idle", "startup", "hup"}
+        {"main", "callgrind", "fair", "herd", "idle", "startup", "hup"}
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} is missing: apt-get install wrk util-linux")
@@ -738,13 +810,15 @@ def main():
     if not have_nginx:
         log("bench: nginx not installed, comparing with the floor only "
             "(apt-get install nginx-light, or nginx, to add it)")
-    results, cg, fair, idle, st, hp = {}, None, None, None, None, None
+    results, cg, fair, hd, idle, st, hp = {}, None, None, None, None, None, None
     if "main" in only:
         main_runs(args, tmp, have_nginx, results)
     if "callgrind" in only:
         cg = callgrind_all(args, tmp)
     if "fair" in only:
         fair = fairness(args, tmp)
+    if "herd" in only:
+        hd = herd(args, tmp)
     if "idle" in only:
         idle = idle_memory(args, tmp)
     if "startup" in only:
@@ -806,6 +880,27 @@ def main():
         for (w, kind, mode), v in fair.items():
             md.append(f"| {w} | {kind} | {mode} | {' '.join(map(str, v['counts']))} | "
                       f"{v['dev']:.1f}% |")
+        md.append("")
+    if hd:
+        md += ["## Wake-ups per connection (the thundering herd)", "",
+               f"8 workers, {hd['shared']['conns']} sequential daytime connections "
+               "(one at a time: every worker idle; the worker that accepts writes a "
+               "line and closes, one wake-up); after 64 warm-up connections. "
+               "Wake-ups: the workers' voluntary context switches (/proc), per "
+               "connection: 1 is ideal, each one more is a worker woken for nothing. "
+               "From the workers' exit lines after TERM (all connections, warm-up "
+               "included): accept() calls that said EAGAIN, and batches whose first "
+               "accept() did, per connection. A worker woken for a connection "
+               "another took mostly never reaches accept(): epoll_wait finds no "
+               "event and sleeps on in the kernel, so only the wake-ups and the CPU "
+               "show the herd. Shared mode puts the socket into each worker's epoll "
+               "with EPOLLEXCLUSIVE. CPU: the server's on-CPU time per connection.", "",
+               "| mode | accepted | per worker | wake-ups/conn | EAGAIN/conn | "
+               "empty batches/conn | CPU us/conn |",
+               "|---|---|---|---|---|---|---|"]
+        for mode, v in hd.items():
+            md.append(f"| {mode} | {v['accepted']} | {' '.join(map(str, v['per']))} | "
+                      f"{v['wake']:.2f} | {v['eagain']:.2f} | {v['empty']:.3f} | {v['us']:.1f} |")
         md.append("")
     if idle:
         md += ["## Memory per idle echo connection", "",
