@@ -21,6 +21,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -240,6 +241,24 @@ def servers_for(setup, args, tmp, have_nginx):
 
 
 
+def spread_start(server):
+    """Halfway through a run, each worker's open sockets less those it had
+    before: where the load's keep-alive connections fell."""
+    ws = worker_pids(server.proc.pid)
+    base = {w: sock_fds(w) for w in ws}
+    out = []
+    t = threading.Timer(DURATION / 2, lambda: out.append(sorted(sock_fds(w) - base[w]
+                                                                for w in ws)))
+    t.start()
+    return t, out
+
+
+def spread_end(spread):
+    t, out = spread
+    t.join()
+    return out[0] if out else None
+
+
 def main_runs(args, tmp, have_nginx, results):
     for setup, _ in SETUPS:
         pin_srv = "0" if setup == "pinned" else None
@@ -265,12 +284,16 @@ def main_runs(args, tmp, have_nginx, results):
                         target = echo_twins.get(s.name, s) if wl == "echo" else s
                         port = (target.echo_port or target.port) if wl == "echo" else s.port
                         pids0 = tree(target.proc.pid)
+                        spread = spread_start(target) if (setup, wl) == ("2w", "keepalive") \
+                            else None
                         c0 = cpu(target.proc.pid)
                         if wl == "echo":
                             n, extra = run_echo(os.path.join(args.bin, "load"), port, pin_load)
                         else:
                             n, extra = run_wrk(port, wl == "close", pin_load)
                         c1 = cpu(target.proc.pid)
+                        if spread:
+                            extra["split"] = spread_end(spread)
                         if tree(target.proc.pid) != pids0 or target.proc.poll() is not None:
                             # a worker was replaced (or the server died) under the
                             # load: signalled from outside? The sample is void.
@@ -880,6 +903,19 @@ def main():
         for (w, kind, mode), v in fair.items():
             md.append(f"| {w} | {kind} | {mode} | {' '.join(map(str, v['counts']))} | "
                       f"{v['dev']:.1f}% |")
+        md.append("")
+    spreads = [(k, recs) for k, recs in sorted(results.items()) if any("split" in r for r in recs)]
+    if spreads:
+        md += ["## 2 workers, keep-alive: where the connections fell", "",
+               f"wrk opens its {CONC} connections at once and keeps them; halfway through "
+               "each run every worker's open sockets (less those it had before) are "
+               "counted. Two workers and two wrk threads share the two cores, and what a "
+               "request costs moves with the split and the scheduling: these are the "
+               "run's least steady figures.", "",
+               "| server | per round: connections per worker, CPU us/req |", "|---|---|"]
+        for (setup, wl, name), recs in spreads:
+            md.append(f"| {name} | " + "; ".join(
+                f"{'/'.join(map(str, r['split'] or []))} {r['us']:.2f}" for r in recs) + " |")
         md.append("")
     if hd:
         md += ["## Wake-ups per connection (the thundering herd)", "",
