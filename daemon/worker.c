@@ -241,6 +241,16 @@ worker_backend_fd(struct ev_loop *loop)
 
 static int worker_epfd = -1;            /* libev's epoll, as last found */
 
+/* The marker is made when the worker starts, not at its first connection:
+ * a worker's descriptors then stay what they were at start, and a leak
+ * shows (make stress compares them). A failure here is retried later. */
+static void
+worker_excl_prepare(void)
+{
+	if (worker_marker < 0)
+		worker_marker = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
 /* 1: libev's epoll is still the one the marker is in (worker_epfd); 0: it
  * is a new one (libev rebuilt; worker_epfd found again): the marker is put
  * in, a new generation begins; -1: no marker, or no epoll. One epoll_ctl
@@ -252,7 +262,8 @@ worker_excl_probe(struct ev_loop *loop)
 {
 	struct epoll_event ev = { .events = 0 };
 
-	if (worker_marker < 0 && (worker_marker = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+	worker_excl_prepare();
+	if (worker_marker < 0)
 		return -1;
 	/* no events: never ready, and eventfds report no error nor hang-up */
 	ev.data.u64 = (uint32_t)worker_marker;
@@ -770,8 +781,11 @@ worker_run(struct ev_loop *loop, const struct conf *conf, struct listen_set *set
 	ev_signal_start(loop, &worker.sig_int);
 	ev_signal_init(&worker.sig_usr1, worker_signal_cb, SIGUSR1);
 	ev_signal_start(loop, &worker.sig_usr1);
-	for (i = 0; i < worker.nsocks; i++)
+	for (i = 0; i < worker.nsocks; i++) {
+		if (worker.socks[i].shared)
+			worker_excl_prepare();
 		ev_io_start(loop, &worker.socks[i].io);
+	}
 	if (worker_ready_fd >= 0) {
 		pid_t pid = getpid();
 
