@@ -36,7 +36,7 @@ def main():
     pin_load = "1" if args.setup == "pinned" else None
     workers = 1 if args.setup == "pinned" else 2
     tmp = tempfile.mkdtemp(prefix="acceptd-ab-")
-    port = bench.BASE_PORT + 400
+    port = bench.BASE_PORT + 900      # clear of every part of make bench
     r = ["-r"] if args.mode == "reuseport" else []
     floor = os.path.join(os.path.abspath(args.bin), "floor")
     srv = [(bench.Server("floor", "floor", args.mode, port, [floor, "-w", str(workers), "-p",
