@@ -13,6 +13,7 @@
 #include "activate.h"
 #include "log.h"
 #include "conf.h"
+#include "listen.h"
 
 /* sd_listen_fds()'s SD_LISTEN_FDS_START */
 #define ACTIVATE_FDS_START 3
@@ -423,16 +424,6 @@ fail:
 	return -1;
 }
 
-static int
-activate_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)ss)->sin_port;
-	if (ss->ss_family == AF_INET6)
-		return ((const struct sockaddr_in6 *)ss)->sin6_port;
-	return -1;
-}
-
 int
 activate_take_slot(struct activate_set *s, const struct conf_listener *l,
     const struct sockaddr_storage *want, socklen_t len, int copy, int *foreign)
@@ -446,12 +437,8 @@ activate_take_slot(struct activate_set *s, const struct conf_listener *l,
 		if (as->used || as->copy != copy || !as->listening || as->type != SOCK_STREAM)
 			continue;
 		/* Port 0 at the first slot: the old master's port, by name. */
-		if (activate_port(want) == 0 && strcmp(as->name, l->name) == 0) {
-			if (w.ss_family == AF_INET)
-				((struct sockaddr_in *)&w)->sin_port = activate_port(&as->ss);
-			else if (w.ss_family == AF_INET6)
-				((struct sockaddr_in6 *)&w)->sin6_port = activate_port(&as->ss);
-		}
+		if (listen_get_port(want) == 0 && strcmp(as->name, l->name) == 0)
+			listen_set_port(&w, listen_get_port(&as->ss));
 		if (activate_same_addr(&as->ss, as->len, &w, len)) {
 			as->used = 1;
 			*foreign = !as->upgrade;
@@ -459,7 +446,7 @@ activate_take_slot(struct activate_set *s, const struct conf_listener *l,
 		}
 		/* systemd's ListenStream=PORT is one dual-stack [::]:PORT */
 		if (copy == 0 && want->ss_family == AF_INET && as->ss.ss_family == AF_INET6 &&
-		    !as->v6only && activate_port(&as->ss) == activate_port(want) &&
+		    !as->v6only && listen_get_port(&as->ss) == listen_get_port(want) &&
 		    ((const struct sockaddr_in *)want)->sin_addr.s_addr == htonl(INADDR_ANY) &&
 		    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&as->ss)->sin6_addr))
 			return -2;

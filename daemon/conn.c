@@ -293,11 +293,9 @@ conn_close(struct acceptd_conn *c)
 		c->next->prev = c->prev;
 	if (conn_iter_next == c)
 		conn_iter_next = c->next;
-	conn_active--;
 	if (!(c->flags & CONN_BUSY))
 		conn_destroy(c);
-	if (conn_active == 0 && conn_idle_hook)
-		conn_idle_hook();
+	conn_hold(-1);
 }
 
 /* Output is flushed after conn_close_after_write. If we threw input away

@@ -20,13 +20,11 @@
 
 /* What one listener's connections did in this worker: counted on the
  * hand-off (handler.c) and in the single close path (conn_close and
- * conn_count_close). One struct per listener per worker; the stats export
- * will read it from here (or move it to shared memory) and nowhere else. */
+ * conn_count_close). One struct per listener per worker; what the stats
+ * export reads is st, the same counts in shared memory (stats.h). */
 struct conn_counters {
 	unsigned long long accepted;        /* handed to the handler */
 	unsigned long long closed;          /* of those, ended */
-	unsigned long long rejected_limit;  /* closed at once: max_connections */
-	unsigned long long rejected_acl;    /* closed at once: allow/deny */
 	unsigned long active;               /* accepted - closed */
 	/* conn_read_now's record: the last 8 hand-off reads (bit set: it
 	 * found nothing), and the reads skipped since the last one. */

@@ -43,6 +43,9 @@ handler_log(const struct acceptd_listener *l, enum acceptd_log_level level,
 
 	if (level < ACCEPTD_LOG_ERROR || level > ACCEPTD_LOG_DEBUG)
 		level = ACCEPTD_LOG_ERROR;
+	/* exec and proxy log at debug per connection: format nothing unseen */
+	if (!log_enabled((enum log_level)level))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
@@ -288,7 +291,6 @@ handler_module_add(struct handler_module **list, const char *name, const char *p
 	}
 	m->nhandlers = n;
 	m->dl = dl;
-	m->desc = desc;
 	for (tail = list; *tail; tail = &(*tail)->next)
 		;
 	*tail = m;
@@ -364,7 +366,10 @@ handler_builtin_names(void)
 
 /* ---- the hand-off --------------------------------------------------- */
 
-enum handler_refusal
+/* Why a peer may not be served: 0 (it may), or one of these. */
+enum handler_refusal { HANDLER_OK, HANDLER_REFUSE_ACL, HANDLER_REFUSE_LIMIT };
+
+static enum handler_refusal
 handler_admit(const struct conf_listener *l, const struct sockaddr *peer, socklen_t peer_len)
 {
 	/* deny wins; then, when there is an allow list, only it is served */
@@ -406,15 +411,9 @@ handler_handoff(const struct conf_listener *l, struct ev_loop *loop, int fd,
 		/* A plain close: the peer gets its FIN (or an RST if it has
 		 * sent already), and costs us nothing more. */
 		close(fd);
-		if (why == HANDLER_REFUSE_ACL) {
-			hl->cnt.rejected_acl++;
-			if (hl->cnt.st)
-				stats_add(hl->cnt.st->rejected_acl, 1);
-		} else {
-			hl->cnt.rejected_limit++;
-			if (hl->cnt.st)
-				stats_add(hl->cnt.st->rejected_limit, 1);
-		}
+		if (hl->cnt.st)
+			stats_add(*(why == HANDLER_REFUSE_ACL ? &hl->cnt.st->rejected_acl :
+			    &hl->cnt.st->rejected_limit), 1);
 		if (log_enabled(LOG_LEVEL_DEBUG)) {
 			conf_format_addr(peer, peer_len, addr, sizeof addr);
 			log_debug("listener %s: %s refused (%s)", l->name, addr,

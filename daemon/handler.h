@@ -27,7 +27,6 @@ struct handler_module {
 	char *name;                      /* [module NAME], or "builtin" */
 	char *path;                      /* NULL for built-ins */
 	void *dl;                        /* dlopen handle, NULL for built-ins */
-	const struct acceptd_module *desc;
 	struct acceptd_handler *handlers; /* the module's, copied to our size */
 	size_t nhandlers;
 	struct handler_module *next;
@@ -57,10 +56,6 @@ void handler_module_names(const struct handler_module *mods, char *buf, size_t n
 /* A listener's handle for its handler. NULL when out of memory. */
 struct handler_listener *handler_listener_new(const char *name, long long idle_timeout_ms);
 
-/* Why a peer may not be served: 0 (it may), or one of these. */
-enum handler_refusal { HANDLER_OK, HANDLER_REFUSE_ACL, HANDLER_REFUSE_LIMIT };
-enum handler_refusal handler_admit(const struct conf_listener *l, const struct sockaddr *peer,
-    socklen_t peer_len);
 /* Hand fd (just accepted on one of l's sockets) to l's handler, after the
  * policy (allow/deny, max_connections): a refused one is closed at once
  * and counted. local: the connection's own address when the listening

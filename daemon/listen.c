@@ -97,7 +97,7 @@ listen_covered(const struct conf_listener *l, const struct sockaddr_storage *ss)
 	return 0;
 }
 
-static void
+void
 listen_set_port(struct sockaddr_storage *ss, int port)
 {
 	if (ss->ss_family == AF_INET)
@@ -106,7 +106,7 @@ listen_set_port(struct sockaddr_storage *ss, int port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
-static int
+int
 listen_get_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)

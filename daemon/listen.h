@@ -52,5 +52,8 @@ void listen_drop_copy(struct listen_set *s);
 int listen_steer(struct listen_set *s, int n);
 /* Close every socket; unlink_unix also removes a unix socket's file. */
 void listen_close(struct listen_set *s, int unlink_unix);
+/* An inet address's port, host order (-1: not inet); set it (inet only). */
+int listen_get_port(const struct sockaddr_storage *ss);
+void listen_set_port(struct sockaddr_storage *ss, int port);
 
 #endif

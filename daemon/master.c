@@ -542,14 +542,11 @@ master_gen_bind(struct master_gen *g, char *err, size_t errlen)
 	for (i = 0, l = g->conf->listeners; l; l = l->next, i++) {
 		struct master_lset *ls = NULL;
 
-		for (j = 0, o = old ? old->conf->listeners : NULL; o && !ls; o = o->next, j++) {
-			int taken = 0;
-
-			for (int k = 0; k < i; k++)
-				taken |= g->lsets[k] == old->lsets[j];
-			if (!taken && old->lsets[j]->s.socks && listen_same(o, l))
+		/* (g->lsets[i..] are still NULL: master_gen_has looks at 0..i-1) */
+		for (j = 0, o = old ? old->conf->listeners : NULL; o && !ls; o = o->next, j++)
+			if (!master_gen_has(g, old->lsets[j]) && old->lsets[j]->s.socks &&
+			    listen_same(o, l))
 				ls = old->lsets[j];
-		}
 		if (ls) {
 			ls->refs++;
 			g->lsets[i] = ls;

@@ -18,7 +18,6 @@
 #define NOTIFY_MAX 2048
 
 static struct {
-	int inited;
 	int fd;                       /* -1: nothing to send to */
 	pid_t pid;                    /* the process that may send */
 	struct sockaddr_un sun;
@@ -96,10 +95,10 @@ notify_init(void)
 	const char *s;
 	int e;
 
-	if (notify.inited && notify.pid == getpid())
+	/* pid: 0 until set here, and back to 0 in notify_close */
+	if (notify.pid == getpid())
 		return notify.result;
 	notify_close();
-	notify.inited = 1;
 	notify.pid = getpid();
 	notify.watchdog_usec = notify_read_watchdog();
 	s = getenv("NOTIFY_SOCKET");

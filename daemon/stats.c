@@ -110,18 +110,18 @@ stats_put(struct stats_out *o, const char *fmt, ...)
 /* A per listener and worker family: HELP, TYPE, then one sample each. */
 static void
 stats_family(struct stats_out *o, const struct stats_block *b, const char *name,
-    const char *type, const char *help, size_t off, const char *label)
+    const char *type, const char *help, size_t off)
 {
-	uint64_t nl = stats_get(((struct stats_block *)b)->nlisteners);
-	uint64_t nw = stats_get(((struct stats_block *)b)->nworkers_seen);
+	uint64_t nl = stats_get(b->nlisteners);
+	uint64_t nw = stats_get(b->nworkers_seen);
 
 	stats_put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 	for (uint64_t i = 0; i < nl; i++)
 		for (uint64_t w = 0; w < nw; w++) {
 			const uint64_t *v = (const uint64_t *)((const char *)&b->c[w][i] + off);
 
-			stats_put(o, "%s{listener=\"%s\",worker=\"%llu\"%s} %llu\n", name,
-			    b->names[i], (unsigned long long)w, label ? label : "",
+			stats_put(o, "%s{listener=\"%s\",worker=\"%llu\"} %llu\n", name,
+			    b->names[i], (unsigned long long)w,
 			    (unsigned long long)__atomic_load_n(v, __ATOMIC_RELAXED));
 		}
 }
@@ -155,43 +155,39 @@ stats_format(const struct stats_block *b, char *buf, size_t cap)
 		  offsetof(struct stats_counters, bytes_out) },
 	};
 	struct stats_out o = { buf, cap, 0 };
-	struct stats_block *m = (struct stats_block *)b;
-	char label[64];
 
 	for (size_t i = 0; i < sizeof fam / sizeof *fam; i++)
-		stats_family(&o, b, fam[i].name, fam[i].type, fam[i].help, fam[i].off, NULL);
+		stats_family(&o, b, fam[i].name, fam[i].type, fam[i].help, fam[i].off);
 	/* one family, two reasons: a label, so the sum is "all rejected" */
 	stats_put(&o, "# HELP acceptd_connections_rejected_total Connections closed at once by the listener's policy.\n"
 	    "# TYPE acceptd_connections_rejected_total counter\n");
-	for (uint64_t i = 0; i < stats_get(m->nlisteners); i++)
-		for (uint64_t w = 0; w < stats_get(m->nworkers_seen); w++)
+	for (uint64_t i = 0; i < stats_get(b->nlisteners); i++)
+		for (uint64_t w = 0; w < stats_get(b->nworkers_seen); w++)
 			stats_put(&o, "acceptd_connections_rejected_total{listener=\"%s\",worker=\"%llu\",reason=\"limit\"} %llu\n"
 			    "acceptd_connections_rejected_total{listener=\"%s\",worker=\"%llu\",reason=\"acl\"} %llu\n",
 			    b->names[i], (unsigned long long)w,
-			    (unsigned long long)stats_get(m->c[w][i].rejected_limit),
+			    (unsigned long long)stats_get(b->c[w][i].rejected_limit),
 			    b->names[i], (unsigned long long)w,
-			    (unsigned long long)stats_get(m->c[w][i].rejected_acl));
+			    (unsigned long long)stats_get(b->c[w][i].rejected_acl));
 	stats_put(&o, "# HELP acceptd_accept_errors_total accept(2) failures by errno.\n"
 	    "# TYPE acceptd_accept_errors_total counter\n");
-	for (uint64_t i = 0; i < stats_get(m->nlisteners); i++)
-		for (uint64_t w = 0; w < stats_get(m->nworkers_seen); w++)
-			for (int e = 0; e < STATS_NERRNO; e++) {
-				snprintf(label, sizeof label, "%s", errnames[e]);
+	for (uint64_t i = 0; i < stats_get(b->nlisteners); i++)
+		for (uint64_t w = 0; w < stats_get(b->nworkers_seen); w++)
+			for (int e = 0; e < STATS_NERRNO; e++)
 				stats_put(&o, "acceptd_accept_errors_total{listener=\"%s\",worker=\"%llu\",errno=\"%s\"} %llu\n",
-				    b->names[i], (unsigned long long)w, label,
-				    (unsigned long long)stats_get(m->c[w][i].accept_errors[e]));
-			}
+				    b->names[i], (unsigned long long)w, errnames[e],
+				    (unsigned long long)stats_get(b->c[w][i].accept_errors[e]));
 	stats_put(&o, "# HELP acceptd_worker_restarts_total Workers that died unexpectedly and were replaced.\n"
 	    "# TYPE acceptd_worker_restarts_total counter\nacceptd_worker_restarts_total %llu\n",
-	    (unsigned long long)stats_get(m->worker_restarts));
+	    (unsigned long long)stats_get(b->worker_restarts));
 	stats_put(&o, "# HELP acceptd_reloads_total Reloads by outcome.\n"
 	    "# TYPE acceptd_reloads_total counter\n"
 	    "acceptd_reloads_total{result=\"ok\"} %llu\nacceptd_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)stats_get(m->reloads_ok),
-	    (unsigned long long)stats_get(m->reloads_failed));
+	    (unsigned long long)stats_get(b->reloads_ok),
+	    (unsigned long long)stats_get(b->reloads_failed));
 	stats_put(&o, "# HELP acceptd_workers Workers the master keeps running.\n"
 	    "# TYPE acceptd_workers gauge\nacceptd_workers %llu\n",
-	    (unsigned long long)stats_get(m->workers));
+	    (unsigned long long)stats_get(b->workers));
 	stats_put(&o, "# HELP acceptd_start_time_seconds When the master started, in unix time.\n"
 	    "# TYPE acceptd_start_time_seconds gauge\nacceptd_start_time_seconds %llu\n",
 	    (unsigned long long)b->start_time);

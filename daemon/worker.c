@@ -363,7 +363,10 @@ off:
 	ws->excl = WORKER_EXCL_OFF;
 }
 
-void
+/* Shared sockets: take the fd's registration over from libev, exclusive
+ * (once ws->io has been through a loop iteration; no-op unless
+ * ws->shared and not tried yet). */
+static void
 worker_excl_arm(struct ev_loop *loop, struct worker_sock *ws)
 {
 	if (!ws->shared || ws->excl != WORKER_EXCL_TODO || ws->paused)

@@ -90,10 +90,6 @@ void worker_sock_init(struct worker_sock *ws, const struct conf_listener *l, int
 /* The accept watcher's callback (tests run it without a loop iteration). */
 void worker_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 
-/* Shared sockets: take the fd's registration over from libev, exclusive
- * (once ws->io has been through a loop iteration; no-op unless
- * ws->shared and not tried yet). */
-void worker_excl_arm(struct ev_loop *loop, struct worker_sock *ws);
 /* Stop accepting on ws (the throttle, EMFILE) and start again: while the
  * registration is ours, by removing and re-adding it in the kernel, the
  * watcher staying active; else by stopping and starting the watcher. */

@@ -63,7 +63,6 @@ chargen_accept(void *conf, const struct acceptd_accept *a)
 	struct acceptd_conn *c;
 
 	chargen_api = a->listener->api;
-	chargen_start(conf, a->loop); /* in case start was not called */
 	if ((c = chargen_api->conn_new(a, &chargen_ops, NULL)) == NULL)
 		return;
 	/* The first lines go out from the loop once the socket is writable. */

@@ -38,7 +38,6 @@ struct exec_child {
 	ev_io errw;
 	const struct acceptd_listener *l;
 	pid_t pid;
-	int running, reading;
 	size_t len;
 	char line[EXEC_LINE];
 };
@@ -214,7 +213,7 @@ exec_env_build(struct exec_env *e, int fd, const struct sockaddr *peer, socklen_
 static void
 exec_child_free(struct exec_child *ch)
 {
-	if (!ch->running && !ch->reading)
+	if (!ev_is_active(&ch->cw) && !ev_is_active(&ch->errw))
 		free(ch);
 }
 
@@ -241,7 +240,6 @@ exec_err_cb(struct ev_loop *loop, ev_io *w, int revents)
 			exec_log_line(ch);
 		ev_io_stop(loop, w);
 		close(w->fd);
-		ch->reading = 0;
 		exec_child_free(ch);
 		return;
 	}
@@ -273,7 +271,6 @@ exec_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	else
 		api->log(ch->l, ACCEPTD_LOG_DEBUG, "exec[%d]: exited", (int)ch->pid);
 	api->conn_done(ch->l);
-	ch->running = 0;
 	exec_child_free(ch);
 }
 
@@ -332,7 +329,6 @@ exec_accept(void *conf, const struct acceptd_accept *a)
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	ch->l = a->listener;
 	ch->pid = pid;
-	ch->running = ch->reading = 1;
 	/* Started before the loop runs again, so the child's SIGCHLD cannot
 	 * be reaped by libev without a watcher to report to. */
 	ev_child_init(&ch->cw, exec_child_cb, pid, 0);

@@ -78,10 +78,7 @@ struct proxy_conf {
 	int send_pp;                    /* 0 off, 1 v1, 2 v2 */
 	int splice;
 	/* -- in each worker -- */
-	struct ev_loop *loop;
 	struct proxy_conn *conns;       /* open ones */
-	struct acceptd_conn *hold;      /* keeps the drain waiting for them */
-	int stopping;
 	struct proxy_stats st;
 };
 
@@ -257,10 +254,9 @@ dir_pump(struct proxy_dir *d, int src, int dst, int *moved)
 }
 
 static int
-dir_init(struct proxy_dir *d, int use_splice)
+dir_init(struct proxy_dir *d)
 {
-	d->pipe[0] = d->pipe[1] = -1;
-	if (use_splice && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		d->pipe[0] = d->pipe[1] = -1;
 		return -1;
 	}
@@ -425,11 +421,8 @@ proxy_relay_start(struct proxy_conn *p)
 	ev_timer_stop(p->loop, &p->timer);
 	p->state = PROXY_RELAY;
 	/* no pipes (out of descriptors): copy through buffers instead */
-	if (pc->splice && (dir_init(&p->c2u, 1) < 0 || dir_init(&p->u2c, 1) < 0)) {
+	if (pc->splice && (dir_init(&p->c2u) < 0 || dir_init(&p->u2c) < 0))
 		dir_free(&p->c2u);
-		dir_init(&p->c2u, 0);
-		dir_init(&p->u2c, 0);
-	}
 	if (dir_prime(&p->c2u, p->hdr, p->hdr_len) < 0) {
 		proxy_fail(p, "PROXY header", errno ? errno : ENOMEM);
 		return;
@@ -577,7 +570,6 @@ proxy_accept(void *conf, const struct acceptd_accept *a)
 		api->conn_done(a->listener);
 		return;
 	}
-	pc->loop = a->loop;
 	p->pc = pc;
 	p->loop = a->loop;
 	p->c2u.pipe[0] = p->c2u.pipe[1] = p->u2c.pipe[0] = p->u2c.pipe[1] = -1;
@@ -607,21 +599,18 @@ proxy_accept(void *conf, const struct acceptd_accept *a)
 	proxy_connect_next(p);
 }
 
+/* Nothing to set up: a connection carries its loop. */
 static int
 proxy_start(void *conf, struct ev_loop *loop)
 {
-	((struct proxy_conf *)conf)->loop = loop;
 	return 0;
 }
 
-/* The worker drains: let every connection run to its end (or to the
- * shutdown timeout), holding the drain open until then. */
+/* The worker drains: every connection runs to its end (or to the
+ * shutdown timeout); api->hold keeps the drain open until then. */
 static void
 proxy_stop(void *conf)
 {
-	struct proxy_conf *pc = conf;
-
-	pc->stopping = 1;
 }
 
 /* ---- counters ------------------------------------------------------- */

@@ -349,17 +349,6 @@ def callgrind_self_by_object(path):
     return per
 
 
-def callgrind_fns(path, top=12):
-    out = subprocess.run(["callgrind_annotate", "--inclusive=no", path],
-                         capture_output=True, text=True).stdout
-    rows = []
-    for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
-        if m and "PROGRAM TOTALS" not in line:
-            rows.append((int(m.group(1).replace(",", "")), m.group(2)))
-    return rows[:top]
-
-
 def callgrind_run(args, tmp, kind, wl, count):
     """Run the server under callgrind with one worker, serve `count`
     requests of workload wl, stop it; the worker's per-object self cost."""
@@ -412,11 +401,11 @@ def callgrind_all(args, tmp):
     for kind in ("acceptd", "floor"):
         for wl, _ in WORKLOADS:
             a, _ = callgrind_run(args, tmp, kind, wl, n)
-            b, fb = callgrind_run(args, tmp, kind, wl, 3 * n)
+            b, _ = callgrind_run(args, tmp, kind, wl, 3 * n)
             per = {}
             for ob in set(a) | set(b):
                 per[ob] = (b.get(ob, 0) - a.get(ob, 0)) / (2 * n)
-            out[(kind, wl)] = dict(per=per, file=fb)
+            out[(kind, wl)] = dict(per=per)
             log(f"  callgrind {kind:7} {wl:9} {sum(per.values()):8.0f} Ir/req")
     return out
 
@@ -651,7 +640,6 @@ def hup(args, tmp):
     the HUP holds an accepted connection."""
     runs = 2 if QUICK else 5
     out = {}
-    load = os.path.join(args.bin, "load")
     for mode in ("reuseport", "shared"):
         port = BASE_PORT + 600
         conf = acceptd_conf(tmp, f"hup-{mode}", 2, mode, port + 1, port)
@@ -684,7 +672,6 @@ def hup(args, tmp):
         s.stop()
         out[mode] = times
         log(f"  HUP {mode}: {['%.1f' % t for t in times]} ms")
-    _ = load
     return out
 
 

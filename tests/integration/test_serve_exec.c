@@ -159,23 +159,6 @@ all_children(pid_t pid)
 	return n;
 }
 
-static int
-fd_count(pid_t pid)
-{
-	char path[64];
-	DIR *dir;
-	struct dirent *e;
-	int n = 0;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	if (!(dir = opendir(path)))
-		return -1;
-	while ((e = readdir(dir)))
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 START_TEST(exec_no_zombies_no_fds)
 {
 	struct hd *d = hd_up(HEAD "[listener x]\naddress = 127.0.0.1\nport = 0\nhandler = exec\n"
@@ -191,7 +174,7 @@ START_TEST(exec_no_zombies_no_fds)
 	end = h_now_ms() + H_WAIT_MS;
 	while (all_children(w) && h_now_ms() < end)
 		usleep(10000);
-	before = fd_count(w);
+	before = h_proc_fds(w);
 	for (int i = 0; i < 200; i++) {
 		ssize_t n = talk("127.0.0.1", port, NULL, out, sizeof out);
 
@@ -202,7 +185,7 @@ START_TEST(exec_no_zombies_no_fds)
 	end = h_now_ms() + H_WAIT_MS;
 	while (h_now_ms() < end) {
 		kids = all_children(w);
-		after = fd_count(w);
+		after = h_proc_fds(w);
 		if (kids == 0 && after == before)
 			break;
 		usleep(10000);

@@ -19,6 +19,7 @@
 
 #include "activate.h"
 #include "conf.h"
+#include "unit.h"
 
 /* ---- sockets the test passes on ---- */
 
@@ -599,14 +600,8 @@ activate_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(activate_suite());
-	int failed;
-
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(activate_suite());
 }

@@ -121,5 +121,5 @@ main(void)
 	tcase_add_test(tc, test_bounded);
 	tcase_add_test(tc, test_peer_close);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

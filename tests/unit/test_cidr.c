@@ -8,6 +8,7 @@
 #include <check.h>
 
 #include "cidr.h"
+#include "unit.h"
 
 static struct sockaddr_storage ss;
 
@@ -176,11 +177,5 @@ cidr_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(cidr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(cidr_suite());
 }

@@ -997,12 +997,6 @@ conf_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(conf_suite());
-	int failed;
-
 	/* conf_load logs warnings (backlog over somaxconn) to stderr; keep them */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(conf_suite());
 }

@@ -726,5 +726,5 @@ conn_suite(void)
 int
 main(void)
 {
-	return util_run(conn_suite());
+	return unit_run(conn_suite());
 }

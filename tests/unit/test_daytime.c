@@ -58,5 +58,5 @@ main(void)
 
 	tcase_add_test(tc, test_daytime);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

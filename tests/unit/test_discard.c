@@ -43,5 +43,5 @@ main(void)
 
 	tcase_add_test(tc, test_discard);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

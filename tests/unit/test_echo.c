@@ -141,5 +141,5 @@ main(void)
 	tcase_add_test(tc, test_slow_reader);
 	tcase_add_test(tc, test_peer_close);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

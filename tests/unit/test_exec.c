@@ -166,5 +166,5 @@ exec_suite(void)
 int
 main(void)
 {
-	return util_run(exec_suite());
+	return unit_run(exec_suite());
 }

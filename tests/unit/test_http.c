@@ -905,5 +905,5 @@ main(void)
 	tcase_add_test(tc, test_header_timeout_many);
 	tcase_add_test(tc, test_first_read_at_accept);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

@@ -848,11 +848,5 @@ listen_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(listen_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(listen_suite());
 }

@@ -316,5 +316,5 @@ module_suite(void)
 int
 main(void)
 {
-	return util_run(module_suite());
+	return unit_run(module_suite());
 }

@@ -17,6 +17,7 @@
 #include <check.h>
 
 #include "notify.h"
+#include "unit.h"
 
 /* The stand-in manager: a bound datagram socket and the NOTIFY_SOCKET
  * value that names it. */
@@ -328,17 +329,11 @@ notify_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(notify_suite());
-	int failed;
-
 	/* Whatever the environment running the tests says (a CI job run
 	 * under systemd has NOTIFY_SOCKET), the tests decide. */
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
 	srandom((unsigned)getpid());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(notify_suite());
 }

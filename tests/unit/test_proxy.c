@@ -796,5 +796,5 @@ main(void)
 	tcase_add_test(tc, test_drain_hold);
 	tcase_add_test(tc, test_conf);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

@@ -705,5 +705,5 @@ main(void)
 	tcase_add_test(tc, test_build_round_trip);
 	tcase_add_test(tc, test_build_other);
 	suite_add_tcase(s, tc);
-	return util_run(s);
+	return unit_run(s);
 }

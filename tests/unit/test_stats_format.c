@@ -18,6 +18,7 @@
 #include <check.h>
 
 #include "stats.h"
+#include "unit.h"
 
 /* A block as big as the daemon's, zeroed (sparse: untouched pages cost
  * nothing), not shared with anyone. */
@@ -454,11 +455,5 @@ stats_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(stats_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(stats_suite());
 }

@@ -763,11 +763,5 @@ worker_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(worker_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(worker_suite());
 }

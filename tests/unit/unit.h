@@ -1,5 +1,5 @@
-/* unit: helpers shared by the conf, listen and worker unit tests: config
- * text to a temp file and through conf_load, and an open-descriptor count. */
+/* unit: helpers shared by the unit tests: the suite runner, config text
+ * to a temp file and through conf_load, and an open-descriptor count. */
 #ifndef ACCEPTD_TEST_UNIT_H
 #define ACCEPTD_TEST_UNIT_H
 
@@ -60,6 +60,19 @@ unit_fd_count(void)
 			n++;
 	closedir(d);
 	return n - 1;
+}
+
+/* Run every test of suite s; nonzero exit status on failure. */
+static inline int
+unit_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 #endif

@@ -17,6 +17,7 @@
 #include <ev.h>
 
 #include "conn.h"
+#include "unit.h"
 #include "handler.h"
 
 static inline double
@@ -287,17 +288,5 @@ util_handoff(const struct acceptd_handler *h, void *conf, struct ev_loop *loop, 
 	h->accept(conf, &a);
 }
 
-/* Run every test of suite s; nonzero exit status on failure. */
-static inline int
-util_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
 
 #endif
