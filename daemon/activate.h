@@ -113,7 +113,8 @@ int activate_match(struct activate_set *s, const struct conf *conf, char *err,
 
 /* The sockets of l when at least one of them was matched by name (then l is
  * served by all its inherited sockets and nothing else): up to max of them
- * into out, in fd order. Returns how many l has, 0 when none is by name. */
+ * into out, in fd order. Returns how many l has, 0 when none is by name
+ * (out NULL, max 0: just the count). */
 int activate_by_name(const struct activate_set *s, const struct conf_listener *l,
     struct activate_sock **out, int max);
 

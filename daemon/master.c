@@ -650,7 +650,7 @@ master_log_diff(struct master_gen *old, struct master_gen *g)
 static int
 master_conf_adjust(struct conf *c, char *err, size_t errlen)
 {
-	struct activate_sock *socks[64], *why;
+	struct activate_sock *why;
 	struct conf_listener *l;
 
 	if (!master.act.n)
@@ -658,17 +658,24 @@ master_conf_adjust(struct conf *c, char *err, size_t errlen)
 	if (activate_match(&master.act, c, err, errlen) < 0)
 		return -1;
 	for (l = c->listeners; l; l = l->next) {
-		int n = activate_by_name(&master.act, l, socks, 64);
+		/* as many as the name has: a count first, then them */
+		int n = activate_by_name(&master.act, l, NULL, 0);
 
 		if (n > 0) {
+			struct activate_sock **socks = calloc(n, sizeof *socks);
 			struct conf_addr *a = calloc(n, sizeof *a);
 
-			if (!a)
+			if (!socks || !a) {
+				free(socks);
+				free(a);
 				return snprintf(err, errlen, "out of memory"), -1;
+			}
+			activate_by_name(&master.act, l, socks, n);
 			for (int i = 0; i < n; i++) {
 				a[i].ss = socks[i]->ss;
 				a[i].len = socks[i]->len;
 			}
+			free(socks);
 			free(l->addrs);
 			l->addrs = a;
 			l->naddrs = n;

@@ -541,26 +541,34 @@ END_TEST
 /* ---- socket activation through systemd-socket-activate ---- */
 
 #define SSA "/usr/bin/systemd-socket-activate"
+#define SSA_MAX 80
 
-/* systemd-socket-activate -l 127.0.0.1:port [--fdname=NAME] acceptd -f -c CONF:
- * it listens, waits for the first connection, then execs acceptd in its
- * own place (LISTEN_PID = the same pid). */
+/* systemd-socket-activate -l 127.0.0.1:port... [--fdname=NAME...] acceptd -f
+ * -c CONF: it listens, waits for the first connection, then execs acceptd in
+ * its own place (LISTEN_PID = the same pid). fdname names every socket. */
 static void
-ssa_spawn(struct hd *d, int port, const char *fdname)
+ssa_spawn_many(struct hd *d, const int *ports, int nports, const char *fdname)
 {
 	static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
-	char listen[64], name[96], *argv[20];
+	char listen[SSA_MAX][32], names[SSA_MAX * 16], *argv[2 * SSA_MAX + 16];
+	size_t off = 0;
 	int n = 0;
 
 	ck_assert_msg(access(SSA, X_OK) == 0, "%s: %s (apt-get install systemd)", SSA,
 	    strerror(errno));
-	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	ck_assert(nports > 0 && nports <= SSA_MAX);
 	argv[n++] = SSA;
-	argv[n++] = "-l";
-	argv[n++] = listen;
+	for (int i = 0; i < nports; i++) {
+		snprintf(listen[i], sizeof listen[i], "127.0.0.1:%d", ports[i]);
+		argv[n++] = "-l";
+		argv[n++] = listen[i];
+	}
 	if (fdname) {
-		snprintf(name, sizeof name, "--fdname=%s", fdname);
-		argv[n++] = name;
+		off = snprintf(names, sizeof names, "--fdname=%s", fdname);
+		for (int i = 1; i < nports; i++)
+			off += snprintf(names + off, sizeof names - off, ":%s", fdname);
+		ck_assert(off < sizeof names);
+		argv[n++] = names;
 	}
 	/* it hands the program only LISTEN_* and what -E names */
 	for (size_t i = 0; i < sizeof pass / sizeof *pass; i++)
@@ -574,8 +582,14 @@ ssa_spawn(struct hd *d, int port, const char *fdname)
 	argv[n++] = d->conf;
 	argv[n] = NULL;
 	hd_spawn_argv(d, argv);
-	hd_assert(d, hd_wait_log(d, "Listening on", 1, H_WAIT_MS),
+	hd_assert(d, hd_wait_log(d, "Listening on", nports, H_WAIT_MS),
 	    "systemd-socket-activate does not listen");
+}
+
+static void
+ssa_spawn(struct hd *d, int port, const char *fdname)
+{
+	ssa_spawn_many(d, &port, 1, fdname);
 }
 
 /* Two different free ports. */
@@ -655,6 +669,40 @@ START_TEST(activate_by_name)
 		hd_assert(d, h_echo_at("127.0.0.1", port), "no echo on the inherited socket");
 	reload_keeps(d, port, "web");
 	hd_assert(d, h_port_bindable(other), "the reload bound the config's port %d", other);
+	hd_kill(d, SIGTERM);
+	hd_assert_exit(d, 0, H_WAIT_MS);
+	hd_free(d);
+}
+END_TEST
+
+/* More sockets under one name than the master's first look at them
+ * held (64): every one is the listener's, the last one too. */
+START_TEST(activate_by_name_many)
+{
+	struct hd *d = hd_new();
+	int ports[71], fd;
+
+	for (int i = 0; i < 71; i++) {
+		int dup;
+
+		do {
+			ports[i] = h_free_port();
+			dup = 0;
+			for (int k = 0; k < i; k++)
+				dup |= ports[k] == ports[i];
+		} while (dup);
+	}
+	hd_conf(d, "[daemon]\nworkers = 1\n\n[listener web]\naddress = 127.0.0.1\nport = %d\n",
+	    ports[70]);
+	ssa_spawn_many(d, ports, 70, "web");
+	fd = queued_conn(d, ports[69], "last\n");
+	hd_assert(d, hd_wait_ready(d, H_WAIT_MS), "acceptd did not get ready");
+	assert_echoed(d, fd, "last\n");
+	close(fd);
+	hd_assert(d, hd_log_has(d, "listening: web 127.0.0.1:%d", ports[69]),
+	    "no 'listening: web 127.0.0.1:%d'", ports[69]);
+	for (int i = 0; i < 70; i += 23)
+		hd_assert(d, h_echo_at("127.0.0.1", ports[i]), "no echo on socket %d", i);
 	hd_kill(d, SIGTERM);
 	hd_assert_exit(d, 0, H_WAIT_MS);
 	hd_free(d);
@@ -763,6 +811,7 @@ systemd_suite(void)
 	tcase_add_loop_test(tn, notify_upgrade, 0, 2);
 	suite_add_tcase(s, tn);
 	tcase_add_loop_test(ta, activate_by_name, 0, 2);
+	tcase_add_test(ta, activate_by_name_many);
 	tcase_add_loop_test(ta, activate_by_address, 0, 2);
 	tcase_add_loop_test(ta, activate_unmatched, 0, 2);    /* 1: --fdname=nope */
 	tcase_add_loop_test(ta, activate_queued_served, 0, 2);
