@@ -152,7 +152,9 @@ listen_update(const struct conf_listener *l, struct listen_set *s, char *err, si
 	for (int i = 0; i < s->naddrs * s->copies; i++) {
 		struct listen_sock *ls = &s->socks[i];
 
-		if (ls->fd >= 0 && listen_opts(l, ls->fd, ls->ss.ss_family, &op) < 0)
+		/* an inherited socket keeps the options its unit gave it */
+		if (ls->fd >= 0 && !ls->inherited &&
+		    listen_opts(l, ls->fd, ls->ss.ss_family, &op) < 0)
 			return listen_fail(l, op, (struct sockaddr *)&ls->ss, ls->len, errno,
 			    err, errlen);
 	}

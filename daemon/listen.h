@@ -35,7 +35,8 @@ int listen_bind_pool(const struct conf_listener *l, int copies, struct listen_se
 /* The socket worker w watches for address a. */
 struct listen_sock *listen_sock_for(struct listen_set *s, int a, int w);
 /* Apply what may change on a bound socket (backlog, keepalive,
- * defer_accept, fastopen) from l: a reload that keeps the socket. */
+ * defer_accept, fastopen) from l: a reload that keeps the socket. Not to
+ * an inherited socket: its unit set its options. */
 int listen_update(const struct conf_listener *l, struct listen_set *s, char *err,
     size_t errlen);
 /* Whether a reload may keep old's sockets for l: same addresses, port and

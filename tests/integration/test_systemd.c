@@ -8,7 +8,10 @@
 #include <poll.h>
 #include <stdint.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include "harness.h"
@@ -709,6 +712,58 @@ START_TEST(activate_by_name_many)
 }
 END_TEST
 
+/* The backlog of a listening socket fd of process pid (its copy, through
+ * pidfd_getfd: root, or the same user), -1 if unknown. For a listening
+ * socket TCP_INFO's tcpi_sacked is the backlog listen() was given. */
+static long
+listen_backlog_of(pid_t pid, int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0), copy;
+	long rc = -1;
+
+	if (pfd < 0)
+		return -1;
+	copy = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	close(pfd);
+	if (copy < 0)
+		return -1;
+	if (getsockopt(copy, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+		rc = ti.tcpi_sacked;
+	close(copy);
+	return rc;
+}
+
+/* Inherited sockets keep the options the unit gave them, at start and
+ * through a reload: the [listener] keys are for the master's own sockets. */
+START_TEST(activate_keeps_unit_options)
+{
+	struct hd *d = hd_new();
+	int port, other, fd;
+	long b0, b1;
+
+	two_ports(&port, &other);
+	hd_conf(d, "[daemon]\nworkers = 1\n\n[listener web]\naddress = 127.0.0.1\nport = %d\n"
+	    "backlog = 17\n", other);
+	ssa_spawn(d, port, "web");
+	fd = queued_conn(d, port, "first\n");
+	hd_assert(d, hd_wait_ready(d, H_WAIT_MS), "acceptd did not get ready");
+	assert_echoed(d, fd, "first\n");
+	close(fd);
+	/* systemd-socket-activate's fd 3 is the master's fd 3 (LISTEN_FDS) */
+	b0 = listen_backlog_of(d->master, 3);
+	hd_assert(d, b0 > 0 && b0 != 17, "the inherited socket's backlog is %ld at start", b0);
+	reload_keeps(d, port, "web");
+	b1 = listen_backlog_of(d->master, 3);
+	hd_assert(d, b1 == b0, "a reload changed the inherited socket's backlog: %ld -> %ld", b0,
+	    b1);
+	hd_kill(d, SIGTERM);
+	hd_assert_exit(d, 0, H_WAIT_MS);
+	hd_free(d);
+}
+END_TEST
+
 /* By address: no fdname, the listener's address and port are the
  * inherited socket's; another listener the master binds itself. */
 START_TEST(activate_by_address)
@@ -812,6 +867,7 @@ systemd_suite(void)
 	suite_add_tcase(s, tn);
 	tcase_add_loop_test(ta, activate_by_name, 0, 2);
 	tcase_add_test(ta, activate_by_name_many);
+	tcase_add_test(ta, activate_keeps_unit_options);
 	tcase_add_loop_test(ta, activate_by_address, 0, 2);
 	tcase_add_loop_test(ta, activate_unmatched, 0, 2);    /* 1: --fdname=nope */
 	tcase_add_loop_test(ta, activate_queued_served, 0, 2);
