@@ -10,60 +10,37 @@ struct conf;
 struct conf_listener;
 
 /*
- * How the master uses it (start-up, before binding anything):
+ * How the master uses it (master.c, master_conf_adjust and master_gen_bind):
  *
- *   struct activate_set act;
- *   if (activate_take(&act, err, sizeof err) < 0)        -> start-up error
- *   else if (err[0])                                      -> log_debug("%s", err)
- *   if (activate_match(&act, conf, err, sizeof err) < 0) -> start-up error
+ *   activate_take(&act, err, sizeof err)    at start-up: LISTEN_* taken in;
+ *   activate_match(&act, conf, ...)         at start-up and on every reload,
+ *       all or nothing: which listener each inherited socket serves;
+ *   activate_by_name(&act, l, socks, n)     a listener the unit names
+ *       (FileDescriptorName=) is served by exactly those sockets: their
+ *       addresses replace l->addrs, and the master binds none of its own;
+ *   activate_copies(&act, l, workers, &why) == 1 for a reuseport listener
+ *       with an inherited socket that lacks SO_REUSEPORT: it runs shared,
+ *       and the log says so (activate_describe(why)).
  *
- * then, for each listener l (conf order) instead of listen_bind(l, ...):
- *
- *   copies = activate_copies(&act, l, conf->workers, &why);
- *       l->reuseport ? workers : 1, except 1 when an inherited socket of l
- *       lacks SO_REUSEPORT: log "listener NAME: inherited socket FD has no
- *       SO_REUSEPORT: shared by all workers" (why says which).
- *
- *   n = activate_by_name(&act, l, socks, max):  n > 0 means the unit names
- *       this listener (FileDescriptorName=NAME), so the unit decides its
- *       addresses: the listen_set is exactly these n sockets, in fd order
- *       (naddrs = n; slot a * copies + 0 = socks[a]->fd) and the master binds
- *       none of l->addrs (they would collide with the unit's sockets).
- *       Note slot a then is not l->addrs[a]: use socks[].ss for addresses.
- *
- *   n == 0: naddrs = l->naddrs as in listen_bind(), and for each address a
- *       activate_slot(&act, l, a, &sock) says what slot a * copies + 0 is:
- *         ACTIVATE_INHERITED  sock->fd, not bound by the master;
- *         ACTIVATE_COVERED    fd -1 (like listen_bind's ipv6only = no case):
- *                             an inherited dual-stack [::]:P already takes
- *                             the IPv4 connections for 0.0.0.0:P;
- *         ACTIVATE_BIND       bind l->addrs[a] as listen_bind() does.
- *       A listener with no inherited socket at all: listen_bind() as usual.
- *
- *   copies > 1 (reuseport, every inherited socket has SO_REUSEPORT): slots
- *       a * copies + 1 .. copies - 1 are new SO_REUSEPORT sockets the master
- *       binds on the inherited socket's address (socks[a]->ss), before
- *       dropping privileges: the kernel only groups SO_REUSEPORT sockets of
- *       the same effective uid, and systemd made the inherited one as root.
- *       If such a bind fails (EADDRINUSE: another uid), close the copies
- *       and run the listener shared (copies = 1), and log so.
+ * Then listen_bind_pool() binds each listener, asking activate_take_slot()
+ * for every slot (address, reuseport copy) first: an inherited socket
+ * there is taken (listen_sock.inherited: the unit's, so its unix path is
+ * never unlinked), -2 means an inherited dual-stack [::] covers 0.0.0.0,
+ * and otherwise the master binds the slot itself. Reuseport copies beyond
+ * the inherited one are bound by the master before it drops privileges
+ * (the kernel groups SO_REUSEPORT sockets of one effective uid only).
  *
  * Inherited sockets keep the options systemd gave them (Backlog=,
- * KeepAlive=, DeferAcceptSec=, FastOpen=, ReusePort= in the .socket unit);
- * the [listener] keys of the same names apply to sockets the master binds.
- * activate_take() makes them close-on-exec and non-blocking (the accept loop
- * stops on EAGAIN).
+ * KeepAlive=, DeferAcceptSec=, FastOpen=, ReusePort= in the .socket unit),
+ * at start and through reloads (listen_update skips them); the [listener]
+ * keys of the same names apply to sockets the master binds. activate_take()
+ * makes them close-on-exec and non-blocking (the accept loop stops on
+ * EAGAIN). Closing an inherited fd in the master is fine: systemd keeps its
+ * own copy, and connections arriving meanwhile wait in its queue.
  *
- * Lifetime: keep the set for the master's life. Never unlink the path of an
- * inherited unix socket (systemd owns it, see RemoveOnStop=): test with
- * activate_inherited(&act, fd) before listen_close(s, 1) unlinks. Closing an
- * inherited fd in the master is fine: systemd keeps its own copy, and
- * connections arriving meanwhile wait in its queue for the next start.
- * On reload (HUP), call activate_match() again with the new conf: it is
- * all-or-nothing, so on failure (a listener that had an inherited socket is
- * gone or moved) the set still describes the old conf: reject the reload.
- * An inherited socket's slot is carried over like a kept bound socket.
- * On binary upgrade the new binary gets them as any other listening socket.
+ * A binary upgrade hands every listening socket to the new master, which
+ * takes them with activate_take_upgrade() into a second set, used the same
+ * way; activate_close_unused() then closes what no listener took.
  * activate_free() at exit (it frees memory, it does not close fds).
  */
 
@@ -118,7 +95,9 @@ int activate_match(struct activate_set *s, const struct conf *conf, char *err,
 int activate_by_name(const struct activate_set *s, const struct conf_listener *l,
     struct activate_sock **out, int max);
 
-/* For a listener matched by address only: what to do with l->addrs[a]. */
+/* For a listener matched by address only: what to do with l->addrs[a].
+ * Not used by the daemon (listen_bind_pool asks activate_take_slot); kept
+ * with its unit tests until they move to activate_take_slot. */
 enum activate_slot activate_slot(const struct activate_set *s,
     const struct conf_listener *l, int a, struct activate_sock **sock);
 
@@ -127,7 +106,8 @@ enum activate_slot activate_slot(const struct activate_set *s,
 int activate_copies(const struct activate_set *s, const struct conf_listener *l,
     int workers, struct activate_sock **why);
 
-/* Whether fd is one of the inherited sockets. */
+/* Whether fd is one of the inherited sockets. Not used by the daemon
+ * (listen_sock.inherited says it); kept with its unit tests. */
 int activate_inherited(const struct activate_set *s, int fd);
 
 /* "inherited socket 3 (name 'web', 127.0.0.1:8080)", for log lines. */
