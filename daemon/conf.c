@@ -423,8 +423,9 @@ conf_listener_key(struct conf_parse *p, const char *key, const char *v)
 	} else if (strcmp(key, "port") == 0) {
 		l->port_line = p->line;
 		if (conf_parse_int(v, 0, 65535, &n) < 0)
-			return want = "0..65535", conf_fail(p, p->line, "port: bad value '%s' (%s)", v, want), 0;
-		l->port = n;
+			want = "0..65535";
+		else
+			l->port = n;
 	} else if (strcmp(key, "handler") == 0) {
 		l->handler_line = p->line;
 		if (!*v)
